@@ -1,0 +1,54 @@
+import { isSea } from 'node:sea'
+import { isatty } from 'node:tty'
+import { version } from '../package.json'
+import { HookError } from './errors.js'
+import { HOOK_USAGE, hookCommand, type HookIO } from './hook.js'
+import { procProbe } from './placement.js'
+import { unmountCommand } from './unmount.js'
+
+export const USAGE = `Usage:
+  nvidia-procfs-hook [hook] [options] < state.json   the OCI hook (default)
+  nvidia-procfs-hook unmount --rootfs DIR             undo a standalone run
+  nvidia-procfs-hook --help | --version
+
+${HOOK_USAGE.slice(HOOK_USAGE.indexOf('\n\n') + 2)}`
+
+export const versionText = () => `nvidia-procfs-hook ${version} (node ${process.version})`
+
+/** Dispatches a command line; returns the exit code. Errors become one line on stderr. */
+export const main = (argv: string[], io: HookIO): number => {
+  try {
+    const [first, ...rest] = argv
+    if (first === '--help' || first === '-h' || first === 'help') {
+      io.out(USAGE)
+      return 0
+    }
+    if (first === '--version') {
+      io.out(versionText())
+      return 0
+    }
+    if (first === 'unmount') return unmountCommand(rest, io.out)
+    if (first === 'hook') return hookCommand(rest, io)
+    if (first === undefined || first.startsWith('-')) return hookCommand(argv, io)
+    throw new HookError(`unknown command ${JSON.stringify(first)}; see --help`, 2)
+  } catch (er) {
+    if (er instanceof HookError) {
+      io.err(`nvidia-procfs-hook: error: ${er.message}`)
+      return er.exitCode
+    }
+    // A bug, not a verdict on the container: still one line, still a refusal.
+    const e = er as NodeJS.ErrnoException
+    io.err(`nvidia-procfs-hook: internal error: ${e?.code ? `${e.code}: ` : ''}${e?.message ?? String(er)}`)
+    return 1
+  }
+}
+
+export const processIO = (): HookIO => ({
+  stdin: 0,
+  isTTY: fd => isatty(fd),
+  out: line => process.stdout.write(line.endsWith('\n') ? line : line + '\n'),
+  err: line => process.stderr.write(line.endsWith('\n') ? line : line + '\n'),
+  probe: procProbe,
+  self: process.argv[1] && !isSea() ? [process.execPath, process.argv[1]] : [process.execPath],
+})
+

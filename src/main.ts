@@ -1,0 +1,4 @@
+import { main, processIO } from './cli.js'
+
+// Exit via exitCode so stdout/stderr drain before the process ends.
+process.exitCode = main(process.argv.slice(2), processIO())

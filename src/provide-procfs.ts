@@ -1,0 +1,183 @@
+import { closeSync, lstatSync, statfsSync, statSync, type Stats } from 'node:fs'
+import { join } from 'node:path'
+import { errorCode, HookError } from './errors.js'
+import { createDirEntry, fdPath, openDirEntry, openEntry, openRoot, removeDirEntry, type Entry } from './in-root.js'
+import { debugFor } from './log.js'
+import { bind, detach, remountReadOnly, runUtil, type UtilRunner } from './mount.js'
+import { missingOptions, mountIdOfFd, readMountinfo } from './mountinfo.js'
+
+const debug = debugFor('provide')
+
+const PROC_SUPER_MAGIC = 0x9fa0
+const COMPONENTS = ['proc', 'driver', 'nvidia'] as const
+
+export interface ProvideOptions {
+  rootfs: string
+  source: string
+  dryRun?: boolean
+  /** Only decide whether a mount is needed (used before entering another namespace). */
+  inspectOnly?: boolean
+  /** util-linux runner; tests swap it to inject faults around the real one. */
+  run?: UtilRunner
+}
+
+export type Outcome =
+  | { action: 'mounted'; reason: string; created: string[] }
+  | { action: 'skipped'; reason: string; warning: boolean }
+  | { action: 'planned'; reason: string; plan: string[] }
+
+const skip = (reason: string, warning = false): Outcome => ({ action: 'skipped', reason, warning })
+
+const exists = (path: string) => {
+  try {
+    lstatSync(path)
+    return true
+  } catch (er) {
+    if (errorCode(er) === 'ENOENT' || errorCode(er) === 'ENOTDIR') return false
+    throw er
+  }
+}
+
+/** The source directory, or undefined when no driver is loaded. */
+export const statSource = (source: string): Stats | undefined => {
+  let st: Stats
+  try {
+    st = statSync(source)
+  } catch (er) {
+    if (errorCode(er) === 'ENOENT') return undefined
+    throw new HookError(`cannot stat source ${source}: ${errorCode(er) ?? (er as Error).message}`)
+  }
+  if (!st.isDirectory()) throw new HookError(`source ${source} is not a directory`)
+  return st
+}
+
+/**
+ * Makes <rootfs>/proc/driver/nvidia show `source`, read-only, in the current
+ * mount namespace (design.md "The hook, step by step", 4–6). Every fd it
+ * opens is closed before it returns; on failure nothing it made is left.
+ */
+export const provideProcfs = (opts: ProvideOptions): Outcome => {
+  const sourceStat = statSource(opts.source)
+  if (!sourceStat) return skip(`no NVIDIA driver loaded (${opts.source} does not exist)`)
+  const opened: number[] = []
+  const keep = (e: Entry) => (opened.push(e.fd), e)
+  try {
+    return provideFrom(opts, sourceStat, keep)
+  } finally {
+    for (const fd of opened) closeSync(fd)
+  }
+}
+
+const provideFrom = (opts: ProvideOptions, sourceStat: Stats, keep: (e: Entry) => Entry): Outcome => {
+  const { rootfs, source } = opts
+  const shown = (i: number) => join(rootfs, ...COMPONENTS.slice(0, i + 1))
+  const root = keep(openRoot(rootfs))
+  const chain: Entry[] = [root]
+  for (const [i, name] of COMPONENTS.entries()) {
+    const e = openDirEntry((chain.at(-1) as Entry).fd, name, shown(i))
+    if (!e) break
+    keep(e)
+    if (i === 0 && statfsSync(fdPath(e.fd)).type === PROC_SUPER_MAGIC) {
+      return exists(fdPath(e.fd, 'driver/nvidia/params'))
+        ? skip(`${shown(0)} is a procfs that already shows driver/nvidia`)
+        : skip(`${shown(0)} is a procfs without driver/nvidia; never mounting over a procfs`, true)
+    }
+    chain.push(e)
+  }
+  if (chain.length === 4 && exists(fdPath((chain[3] as Entry).fd, 'params'))) {
+    return skip(`${shown(2)}/params already exists`)
+  }
+
+  // Directories we create, and the mount, must land on the rootfs's own
+  // filesystem: a host directory bound into the image is not ours to change.
+  const rootMount = mountIdOfFd(root.fd)
+  for (const [i, e] of chain.slice(1).entries()) {
+    if (mountIdOfFd(e.fd) !== rootMount) {
+      throw new HookError(`${shown(i)} is a mount point, not part of the rootfs; refusing to create or mount there`)
+    }
+  }
+  const missing = COMPONENTS.slice(chain.length - 1)
+  if (opts.inspectOnly) return { action: 'planned', reason: 'mount needed', plan: [] }
+
+  const rootEntry = readMountinfo().find(m => m.id === rootMount)
+  if (rootEntry?.propagation.some(p => p.startsWith('shared:'))) {
+    throw new HookError(
+      `the mount holding ${rootfs} (${rootEntry.mountPoint}) has shared propagation: a mount there would appear in other namespaces; refusing`,
+    )
+  }
+
+  const plan = [
+    ...missing.map((_, k) => `create ${shown(chain.length - 1 + k)} (mode 0555)`),
+    `bind ${source} onto ${shown(2)} read-only (ro,nosuid,nodev,noexec)`,
+  ]
+  if (opts.dryRun) return { action: 'planned', reason: 'mount needed', plan }
+
+  return mountInto(opts, sourceStat, chain, rootMount, shown, keep)
+}
+
+const mountInto = (
+  opts: ProvideOptions,
+  sourceStat: Stats,
+  chain: Entry[],
+  rootMount: number,
+  shown: (i: number) => string,
+  keep: (e: Entry) => Entry,
+): Outcome => {
+  const run = opts.run ?? runUtil
+  const created: { parent: Entry; name: string; path: string }[] = []
+  let bindTried = false
+  try {
+    for (let i = chain.length - 1; i < COMPONENTS.length; i++) {
+      const parent = chain.at(-1) as Entry
+      const name = COMPONENTS[i] as string
+      chain.push(keep(createDirEntry(parent.fd, name, shown(i))))
+      created.push({ parent, name, path: shown(i) })
+      debug('created %s', shown(i))
+    }
+    const driver = chain[2] as Entry
+    bindTried = true
+    bind(run, opts.source, (chain[3] as Entry).fd)
+    // Re-open: the old fd still names the covered directory, not the mount.
+    const mounted = keep(openDirEntry(driver.fd, 'nvidia', shown(2)) as Entry)
+    if (mounted.stat.dev !== sourceStat.dev || mounted.stat.ino !== sourceStat.ino) {
+      throw new HookError(`after the bind, ${shown(2)} is not ${opts.source}`)
+    }
+    remountReadOnly(run, mounted.fd)
+    const mountId = mountIdOfFd(mounted.fd)
+    const entry = readMountinfo().find(m => m.id === mountId)
+    if (!entry) throw new HookError(`mount ${mountId} at ${shown(2)} is missing from mountinfo`)
+    const lacking = missingOptions(entry)
+    if (lacking.length) throw new HookError(`mount at ${shown(2)} lacks ${lacking.join(',')} after remount`)
+    debug('verified mount %d at %s: %s', mountId, shown(2), entry.options.join(','))
+    return { action: 'mounted', reason: `bound ${opts.source} read-only at ${shown(2)}`, created: created.map(c => c.path) }
+  } catch (er) {
+    const problems: string[] = []
+    if (bindTried) {
+      try {
+        undoMount(run, chain[2] as Entry, rootMount)
+      } catch (undoEr) {
+        problems.push(`unmount failed: ${(undoEr as Error).message}`)
+      }
+    }
+    for (const c of created.reverse()) {
+      try {
+        removeDirEntry(c.parent.fd, c.name)
+      } catch (rmEr) {
+        problems.push(`cannot remove ${c.path}: ${errorCode(rmEr) ?? (rmEr as Error).message}`)
+      }
+    }
+    if (problems.length) throw new HookError(`${(er as Error).message}; rollback incomplete: ${problems.join('; ')}`)
+    throw er
+  }
+}
+
+/** Detaches whatever now covers driver/nvidia, if anything does. */
+const undoMount = (run: UtilRunner, driver: Entry, rootMount: number) => {
+  const e = openEntry(driver.fd, 'nvidia')
+  if (!e) return
+  try {
+    if (mountIdOfFd(e.fd) !== rootMount) detach(run, e.fd)
+  } finally {
+    closeSync(e.fd)
+  }
+}
