@@ -1,6 +1,6 @@
 import { isAbsolute, join } from 'node:path'
-import { HookError } from './errors.js'
-import { readFileBounded } from './read-bounded.js'
+import { HookError } from './errors'
+import { readFileBounded } from './read-bounded'
 
 /**
  * The rootfs of a bundle: config.json `root.path`, joined to the bundle when

@@ -1,10 +1,10 @@
 import { isSea } from 'node:sea'
 import { isatty } from 'node:tty'
 import { version } from '../package.json'
-import { HookError } from './errors.js'
-import { HOOK_USAGE, hookCommand, type HookIO } from './hook.js'
-import { procProbe } from './placement.js'
-import { unmountCommand } from './unmount.js'
+import { HookError } from './errors'
+import { HOOK_USAGE, hookCommand, type HookIO } from './hook'
+import { procProbe } from './placement'
+import { unmountCommand } from './unmount'
 
 export const USAGE = `Usage:
   nvidia-procfs-hook [hook] [options] < state.json   the OCI hook (default)

@@ -1,13 +1,13 @@
 import { spawnSync } from 'node:child_process'
 import { isAbsolute, join } from 'node:path'
-import { rootfsFromBundle } from './bundle-config.js'
-import { HookError, UsageError } from './errors.js'
-import { appendRecord, debugFor, enableDebug } from './log.js'
-import { parseState, type OciState } from './oci-state.js'
-import { parseArgs } from './parse-args.js'
-import { place, procProbe, STAGES, type ProcessProbe, type Stage } from './placement.js'
-import { provideProcfs, statSource, type Outcome } from './provide-procfs.js'
-import { readFdBounded, readFileBounded } from './read-bounded.js'
+import { rootfsFromBundle } from './bundle-config'
+import { HookError, UsageError } from './errors'
+import { appendRecord, debugFor, enableDebug } from './log'
+import { parseState, type OciState } from './oci-state'
+import { parseArgs } from './parse-args'
+import { place, procProbe, STAGES, type ProcessProbe, type Stage } from './placement'
+import { provideProcfs, statSource, type Outcome } from './provide-procfs'
+import { readFdBounded, readFileBounded } from './read-bounded'
 
 const debug = debugFor('hook')
 

@@ -1,5 +1,5 @@
 import { constants, fstatSync, openSync, mkdirSync, chmodSync, rmdirSync, closeSync, type Stats } from 'node:fs'
-import { errorCode, HookError } from './errors.js'
+import { errorCode, HookError } from './errors'
 
 // Not exported by node:fs; values from <asm-generic/fcntl.h>.
 export const O_PATH = 0o10000000

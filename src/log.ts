@@ -1,6 +1,6 @@
 import createDebug from 'debug'
 import { closeSync, constants, openSync, writeSync } from 'node:fs'
-import { errorCode, HookError } from './errors.js'
+import { errorCode, HookError } from './errors'
 
 const NAMESPACE = 'nvidia-procfs-hook'
 

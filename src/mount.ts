@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process'
-import { errorCode, HookError } from './errors.js'
-import { debugFor } from './log.js'
+import { errorCode, HookError } from './errors'
+import { debugFor } from './log'
 
 const debug = debugFor('mount')
 

@@ -1,5 +1,5 @@
 import { isAbsolute } from 'node:path'
-import { HookError } from './errors.js'
+import { HookError } from './errors'
 
 /** The fields of the OCI runtime state (runtime-spec runtime.md) that the hook uses. */
 export interface OciState {

@@ -1,5 +1,5 @@
 import minimist from 'minimist'
-import { UsageError } from './errors.js'
+import { UsageError } from './errors'
 
 export interface FlagSpec {
   string?: string[]

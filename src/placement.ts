@@ -1,6 +1,6 @@
 import { readFileSync, readlinkSync } from 'node:fs'
 import { basename } from 'node:path'
-import { errorCode } from './errors.js'
+import { errorCode } from './errors'
 
 export const STAGES = ['prestart', 'createRuntime', 'createContainer'] as const
 export type Stage = (typeof STAGES)[number]

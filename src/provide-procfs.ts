@@ -1,10 +1,10 @@
 import { closeSync, lstatSync, statfsSync, statSync, type Stats } from 'node:fs'
 import { join } from 'node:path'
-import { errorCode, HookError } from './errors.js'
-import { createDirEntry, fdPath, openDirEntry, openEntry, openRoot, removeDirEntry, type Entry } from './in-root.js'
-import { debugFor } from './log.js'
-import { bind, detach, remountReadOnly, runUtil, type UtilRunner } from './mount.js'
-import { missingOptions, mountIdOfFd, readMountinfo } from './mountinfo.js'
+import { errorCode, HookError } from './errors'
+import { createDirEntry, fdPath, openDirEntry, openEntry, openRoot, removeDirEntry, type Entry } from './in-root'
+import { debugFor } from './log'
+import { bind, detach, remountReadOnly, runUtil, type UtilRunner } from './mount'
+import { missingOptions, mountIdOfFd, readMountinfo } from './mountinfo'
 
 const debug = debugFor('provide')
 

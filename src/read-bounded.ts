@@ -1,5 +1,5 @@
 import { closeSync, openSync, readSync, constants } from 'node:fs'
-import { errorCode, HookError } from './errors.js'
+import { errorCode, HookError } from './errors'
 
 /** Runtime state and config.json are small; anything past this is refused, not read. */
 export const MAX_INPUT_BYTES = 4 * 1024 * 1024

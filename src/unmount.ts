@@ -1,11 +1,11 @@
 import { closeSync } from 'node:fs'
 import { isAbsolute, join } from 'node:path'
-import { HookError, UsageError } from './errors.js'
-import { DEFAULT_SOURCE } from './hook.js'
-import { openDirEntry, openRoot, type Entry } from './in-root.js'
-import { detach, runUtil } from './mount.js'
-import { statSource } from './provide-procfs.js'
-import { parseArgs } from './parse-args.js'
+import { HookError, UsageError } from './errors'
+import { DEFAULT_SOURCE } from './hook'
+import { openDirEntry, openRoot, type Entry } from './in-root'
+import { detach, runUtil } from './mount'
+import { statSource } from './provide-procfs'
+import { parseArgs } from './parse-args'
 
 export const UNMOUNT_USAGE = `Usage: nvidia-procfs-hook unmount --rootfs DIR [--source DIR]
 

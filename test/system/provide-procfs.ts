@@ -1,0 +1,108 @@
+import t from 'tap'
+import { enterPrivateMountNamespace } from '../harness/private-ns'
+enterPrivateMountNamespace()
+
+import { execFileSync } from 'node:child_process'
+import { mkdirSync, readFileSync, statSync, writeFileSync, symlinkSync } from 'node:fs'
+import { join } from 'node:path'
+import { mountFakeDriver, unmountFakeDriver, FAKE_PARAMS } from '../harness/fake-driver'
+import { mountsUnder, scratchBundle } from '../harness/scratch'
+import { provideProcfs } from '../../src/provide-procfs'
+import { runUtil, type UtilRunner } from '../../src/mount'
+import { readMountinfo } from '../../src/mountinfo'
+
+const SOURCE = '/proc/driver/nvidia'
+mountFakeDriver()
+t.teardown(unmountFakeDriver)
+
+t.test('binds the driver tree read-only, nosuid, nodev, noexec', async t => {
+  const { rootfs } = scratchBundle(t)
+  const out = provideProcfs({ rootfs, source: SOURCE })
+  t.equal(out.action, 'mounted')
+  const target = join(rootfs, 'proc/driver/nvidia')
+  t.same(out.action === 'mounted' && out.created, [join(rootfs, 'proc'), join(rootfs, 'proc/driver'), target])
+  const m = readMountinfo().filter(e => e.mountPoint === target)
+  t.equal(m.length, 1, 'exactly one mount')
+  t.match(m[0]?.options, ['ro', 'nosuid', 'nodev', 'noexec'].map(o => new RegExp(`^${o}$`)) as unknown as string[])
+  for (const o of ['ro', 'nosuid', 'nodev', 'noexec']) t.ok(m[0]?.options.includes(o), o)
+  t.equal(readFileSync(join(target, 'params'), 'utf8'), FAKE_PARAMS, 'same content as the source')
+  t.equal(readFileSync(join(target, 'gpus/0000:01:00.0/information'), 'utf8'), readFileSync(join(SOURCE, 'gpus/0000:01:00.0/information'), 'utf8'))
+  t.throws(() => writeFileSync(join(target, 'params'), 'x'), { code: 'EROFS' })
+  t.throws(() => mkdirSync(join(target, 'new')), { code: 'EROFS' })
+  t.equal(statSync(join(rootfs, 'proc')).mode & 0o7777, 0o555)
+  t.equal(readFileSync(join(SOURCE, 'params'), 'utf8'), FAKE_PARAMS, 'host file untouched')
+})
+
+t.test('a second run is a no-op: one mount', async t => {
+  const { rootfs } = scratchBundle(t)
+  t.equal(provideProcfs({ rootfs, source: SOURCE }).action, 'mounted')
+  const again = provideProcfs({ rootfs, source: SOURCE })
+  t.match(again, { action: 'skipped', reason: /params already exists/, warning: false })
+  t.equal(mountsUnder(rootfs).length, 1)
+})
+
+t.test('no driver: skipped, nothing touched', async t => {
+  const { rootfs } = scratchBundle(t)
+  const out = provideProcfs({ rootfs, source: '/proc/driver/absent' })
+  t.match(out, { action: 'skipped', reason: /no NVIDIA driver loaded/ })
+  t.throws(() => statSync(join(rootfs, 'proc')), { code: 'ENOENT' })
+})
+
+t.test('params already in the image: skipped', async t => {
+  const { rootfs } = scratchBundle(t)
+  mkdirSync(join(rootfs, 'proc/driver/nvidia'), { recursive: true })
+  writeFileSync(join(rootfs, 'proc/driver/nvidia/params'), 'ModifyDeviceFiles: 0\n')
+  t.match(provideProcfs({ rootfs, source: SOURCE }), { action: 'skipped', reason: /already exists/ })
+  t.same(mountsUnder(rootfs), [])
+})
+
+t.test('rootfs/proc is a procfs: never mounted over', async t => {
+  const { rootfs } = scratchBundle(t)
+  mkdirSync(join(rootfs, 'proc'))
+  execFileSync('/usr/bin/mount', ['-t', 'proc', 'proc', join(rootfs, 'proc')])
+  const out = provideProcfs({ rootfs, source: SOURCE })
+  t.match(out, { action: 'skipped', warning: true, reason: /procfs without driver\/nvidia/ })
+  t.same(mountsUnder(rootfs), [join(rootfs, 'proc')], 'only the procfs')
+})
+
+t.test('dry run plans and touches nothing', async t => {
+  const { rootfs } = scratchBundle(t)
+  mkdirSync(join(rootfs, 'proc'))
+  const out = provideProcfs({ rootfs, source: SOURCE, dryRun: true })
+  t.same(out, {
+    action: 'planned',
+    reason: 'mount needed',
+    plan: [
+      `create ${rootfs}/proc/driver (mode 0555)`,
+      `create ${rootfs}/proc/driver/nvidia (mode 0555)`,
+      `bind ${SOURCE} onto ${rootfs}/proc/driver/nvidia read-only (ro,nosuid,nodev,noexec)`,
+    ],
+  })
+  t.throws(() => statSync(join(rootfs, 'proc/driver')), { code: 'ENOENT' })
+})
+
+t.test('a failure after the bind leaves nothing behind', async t => {
+  for (const failing of ['remount', 'bind-then-report-failure'] as const) {
+    const { rootfs } = scratchBundle(t)
+    const run: UtilRunner = (tool, args, fd) => {
+      if (failing === 'remount' && args.includes('remount,bind,ro,nosuid,nodev,noexec')) {
+        throw new Error('injected remount failure')
+      }
+      runUtil(tool, args, fd)
+      if (failing === 'bind-then-report-failure' && args.includes('--bind')) throw new Error('injected failure after bind')
+    }
+    t.throws(() => provideProcfs({ rootfs, source: SOURCE, run }), /injected/)
+    t.same(mountsUnder(rootfs), [], `${failing}: no mount left`)
+    t.throws(() => statSync(join(rootfs, 'proc')), { code: 'ENOENT' }, `${failing}: created dirs removed`)
+  }
+})
+
+t.test('an image symlink in the path is refused, nothing created', async t => {
+  const { rootfs, bundle } = scratchBundle(t)
+  const outside = join(bundle, 'outside')
+  mkdirSync(outside)
+  symlinkSync(outside, join(rootfs, 'proc'))
+  t.throws(() => provideProcfs({ rootfs, source: SOURCE }), /proc is a symlink, not a directory/)
+  t.same(mountsUnder(bundle), [])
+  t.throws(() => statSync(join(outside, 'driver')), { code: 'ENOENT' })
+})
