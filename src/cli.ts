@@ -49,6 +49,10 @@ export const processIO = (): HookIO => ({
   out: line => process.stdout.write(line.endsWith('\n') ? line : line + '\n'),
   err: line => process.stderr.write(line.endsWith('\n') ? line : line + '\n'),
   probe: procProbe,
-  self: process.argv[1] && !isSea() ? [process.execPath, process.argv[1]] : [process.execPath],
+  self: selfCommand(isSea(), process.execPath, process.argv[1]),
 })
+
+/** How to run this program again: a single executable is one file; otherwise node + script. */
+export const selfCommand = (sea: boolean, execPath: string, script: string | undefined): string[] =>
+  sea || script === undefined ? [execPath] : [execPath, script]
 

@@ -1,0 +1,31 @@
+import t from 'tap'
+import { readFileSync, symlinkSync, statSync } from 'node:fs'
+import { appendRecord, debugFor, enableDebug, type RunRecord } from '../../src/log'
+
+const record: RunRecord = { time: '2026-11-26T00:00:00.000Z', id: 'c1', action: 'skipped', reason: 'r', exitCode: 0, durationMs: 1.5 }
+
+t.test('appends one JSON line per run', async t => {
+  const dir = t.testdir({})
+  appendRecord(`${dir}/log`, record)
+  appendRecord(`${dir}/log`, { ...record, id: 'c2' })
+  const lines = readFileSync(`${dir}/log`, 'utf8').split('\n')
+  t.same(lines.slice(0, 2).map(l => JSON.parse(l).id), ['c1', 'c2'])
+  t.equal(lines[2], '')
+  t.equal(statSync(`${dir}/log`).mode & 0o777, 0o640 & ~process.umask())
+})
+
+t.test('never follows a symlink planted at the log path', async t => {
+  const dir = t.testdir({ target: 'keep' })
+  symlinkSync(`${dir}/target`, `${dir}/log`)
+  t.throws(() => appendRecord(`${dir}/log`, record), { message: /cannot open log file .*: ELOOP/ })
+  t.equal(readFileSync(`${dir}/target`, 'utf8'), 'keep')
+})
+
+t.test('debug namespaces are off until enabled', async t => {
+  const d = debugFor('unit')
+  t.equal(d.namespace, 'nvidia-procfs-hook:unit')
+  const was = d.enabled
+  enableDebug()
+  t.equal(debugFor('unit').enabled, true)
+  t.notOk(was)
+})
