@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process'
 import { isAbsolute, join } from 'node:path'
 import { rootfsFromBundle } from './bundle-config'
 import { HookError, UsageError } from './errors'
@@ -8,6 +7,7 @@ import { parseArgs } from './parse-args'
 import { place, procProbe, STAGES, type ProcessProbe, type Stage } from './placement'
 import { provideProcfs, statSource, type Outcome } from './provide-procfs'
 import { readFdBounded, readFileBounded } from './read-bounded'
+import { runUtil } from './mount'
 
 const debug = debugFor('hook')
 
@@ -155,22 +155,15 @@ const report = (outcome: Outcome, standalone: boolean, io: HookIO) => {
  * since a mount made here would stay in the runtime's (host) namespace.
  */
 const enterAndProvide = (pid: number, rootfs: string, source: string, dryRun: boolean, io: HookIO): Outcome => {
-  const view = `/proc/${pid}/root${rootfs}`
-  const seen = provideProcfs({ rootfs: view, source, inspectOnly: true })
+  const seen = provideProcfs({ rootfs: `/proc/${pid}/root${rootfs}`, source, inspectOnly: true })
   if (seen.action === 'skipped') return seen
-  const args = ['--mount=/proc/' + pid + '/ns/mnt', '--', ...io.self, 'hook', '--stage', 'createContainer', '--rootfs', rootfs, '--source', source]
+  const args = [`--mount=/proc/${pid}/ns/mnt`, '--', ...io.self, 'hook', '--stage', 'createContainer', '--rootfs', rootfs, '--source', source]
   if (dryRun) return { action: 'planned', reason: `mount needed; would run: nsenter ${args.join(' ')}`, plan: [] }
-  debug('entering mount namespace of %d', pid)
-  const res = spawnSync('/usr/bin/nsenter', args, {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' },
-  })
-  if (res.error) throw new HookError(`cannot run nsenter: ${res.error.message}`)
-  const said = `${res.stderr}`.trim().split('\n').pop() ?? ''
-  if (res.status !== 0) {
-    throw new HookError(`in the mount namespace of pid ${pid}: ${said.replace(/^nvidia-procfs-hook: (error: )?/, '') || `exit ${res.status ?? res.signal}`}`)
-  }
+  debug('entering the mount namespace of %d', pid)
+  // The child is a standalone run: it ends with one line saying what it did.
+  const said = runUtil('nsenter', args).trim().split('\n').pop() ?? ''
   const m = /^nvidia-procfs-hook: (mounted|skipped): (.*)$/.exec(said)
-  const reason = `in the mount namespace of pid ${pid}: ${m?.[2] ?? said}`
-  return m?.[1] === 'skipped' ? { action: 'skipped', reason, warning: false } : { action: 'mounted', reason, created: [] }
+  if (!m) throw new HookError(`in the mount namespace of pid ${pid}: unexpected answer ${JSON.stringify(said)}`)
+  const reason = `in the mount namespace of pid ${pid}: ${m[2]}`
+  return m[1] === 'skipped' ? { action: 'skipped', reason, warning: false } : { action: 'mounted', reason, created: [] }
 }

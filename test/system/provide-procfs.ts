@@ -88,8 +88,9 @@ t.test('a failure after the bind leaves nothing behind', async t => {
       if (failing === 'remount' && args.includes('remount,bind,ro,nosuid,nodev,noexec')) {
         throw new Error('injected remount failure')
       }
-      runUtil(tool, args, fd)
+      const said = runUtil(tool, args, fd)
       if (failing === 'bind-then-report-failure' && args.includes('--bind')) throw new Error('injected failure after bind')
+      return said
     }
     t.throws(() => provideProcfs({ rootfs, source: SOURCE, run }), /injected/)
     t.same(mountsUnder(rootfs), [], `${failing}: no mount left`)

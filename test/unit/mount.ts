@@ -1,0 +1,38 @@
+import t, { type Test } from 'tap'
+import { chmodSync, writeFileSync } from 'node:fs'
+import { makeRunner } from '../../src/mount'
+
+// Stand-in tools in a scratch dir: this tests how the runner finds and
+// judges a tool, not mount(8) itself (test/system/provide-procfs.ts does).
+const tools = (t: Test, scripts: Record<string, string>) => {
+  const dir = t.testdir({})
+  for (const [name, body] of Object.entries(scripts)) {
+    writeFileSync(`${dir}/${name}`, `#!/bin/sh\n${body}\n`)
+    chmodSync(`${dir}/${name}`, 0o755)
+  }
+  return dir
+}
+
+t.test('finds the tool in the first dir that has it and returns its stderr', async t => {
+  const dir = tools(t, { mount: 'echo "args: $*" >&2; if [ -e /proc/self/fd/3 ]; then echo fd3 >&2; else echo no-fd3 >&2; fi; echo "PATH=$PATH LANG=${LANG-unset}" >&2' })
+  const said = makeRunner(['/nonexistent', dir])('mount', ['--bind', 'a', 'b'], 0)
+  t.match(said, /^args: --bind a b\n/)
+  t.match(said, /PATH=\/usr\/sbin:\/usr\/bin:\/sbin:\/bin LANG=unset/, 'fixed environment')
+  t.match(said, /\nfd3\n/, 'fd 3 given')
+  t.equal(makeRunner([dir])('mount', []).split('\n')[1], 'no-fd3', 'no fd 3 unless given')
+})
+
+t.test('failures become one line naming the tool', async t => {
+  const dir = tools(t, {
+    mount: 'echo "mount: first" >&2; echo "mount: /x: permission denied." >&2; exit 32',
+    umount: 'exit 3',
+    nsenter: 'kill -9 $$',
+  })
+  const run = makeRunner([dir])
+  t.throws(() => run('mount', ['--bind', 'a', 'b']), { name: 'HookError', message: 'mount --bind a b failed: mount: /x: permission denied.' })
+  t.throws(() => run('umount', ['x']), { message: 'umount x failed: exit 3' })
+  t.throws(() => run('nsenter', []), { message: 'nsenter  failed: exit SIGKILL' })
+  t.throws(() => makeRunner(['/nonexistent', '/nonexistent2'])('mount', []), { message: 'mount not found in /nonexistent, /nonexistent2 (util-linux)' })
+  const noexec = t.testdir({ mount: 'not executable' })
+  t.throws(() => makeRunner([noexec])('mount', []), { message: `cannot run ${noexec}/mount: EACCES` })
+})
