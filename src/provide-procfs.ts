@@ -1,10 +1,10 @@
-import { closeSync, lstatSync, statfsSync, statSync, type Stats } from 'node:fs'
+import { closeSync, constants, lstatSync, openSync, statfsSync, statSync, type Stats } from 'node:fs'
 import { join } from 'node:path'
 import { errorCode, HookError } from './errors'
-import { createDirEntry, fdPath, openDirEntry, openEntry, openRoot, removeDirEntry, type Entry } from './in-root'
+import { createDirEntry, fdPath, O_CLOEXEC, openDirEntry, openEntry, openRoot, removeDirEntry, type Entry } from './in-root'
 import { debugFor } from './log'
-import { bind, detach, remountReadOnly, runUtil, type UtilRunner } from './mount'
-import { missingOptions, mountIdOfFd, readMountinfo } from './mountinfo'
+import { bind, detach, lockExclusive, remountReadOnly, runUtil, type UtilRunner } from './mount'
+import { missingOptions, mountIdOfFd, readMountinfo, REQUIRED_OPTIONS } from './mountinfo'
 
 const debug = debugFor('provide')
 
@@ -23,6 +23,7 @@ export interface ProvideOptions {
 
 export type Outcome =
   | { action: 'mounted'; reason: string; created: string[] }
+  | { action: 'repaired'; reason: string }
   | { action: 'skipped'; reason: string; warning: boolean }
   | { action: 'planned'; reason: string; plan: string[] }
 
@@ -62,13 +63,41 @@ export const provideProcfs = (opts: ProvideOptions): Outcome => {
   const opened: number[] = []
   const keep = (e: Entry) => (opened.push(e.fd), e)
   try {
-    return provideFrom(opts, sourceStat, keep)
+    const first = survey(opts, sourceStat, keep)
+    if (first.need === 'nothing') return first.outcome
+    // Two runs on one rootfs would both create and both bind: EEXIST, stacked
+    // mounts, one's rollback detaching the other's mount. A flock on the rootfs
+    // directory serialises them; it dies with the fd, so a killed run leaves no
+    // stale lock. What the first look saw may be out of date: look again.
+    const lockFd = openSync(fdPath(first.root.fd), constants.O_RDONLY | constants.O_DIRECTORY | O_CLOEXEC)
+    opened.push(lockFd)
+    try {
+      lockExclusive(opts.run ?? runUtil, lockFd)
+    } catch (er) {
+      throw new HookError(`cannot lock ${opts.rootfs} against a concurrent run: ${(er as Error).message}`)
+    }
+    const now = survey(opts, sourceStat, keep)
+    if (now.need === 'nothing') return now.outcome
+    return now.need === 'repair' ? repair(opts, now) : mountInto(opts, sourceStat, now, keep)
   } finally {
     for (const fd of opened) closeSync(fd)
   }
 }
 
-const provideFrom = (opts: ProvideOptions, sourceStat: Stats, keep: (e: Entry) => Entry): Outcome => {
+interface Walk {
+  root: Entry
+  /** root, then proc, driver, nvidia as far as they exist. */
+  chain: Entry[]
+  rootMount: number
+  shown: (i: number) => string
+}
+
+type Survey = { need: 'nothing'; outcome: Outcome } | ({ need: 'mount' | 'repair' } & Walk)
+
+const nothing = (outcome: Outcome): Survey => ({ need: 'nothing', outcome })
+
+/** Walks the rootfs and decides what, if anything, has to change. */
+const survey = (opts: ProvideOptions, sourceStat: Stats, keep: (e: Entry) => Entry): Survey => {
   const { rootfs, source } = opts
   const shown = (i: number) => join(rootfs, ...COMPONENTS.slice(0, i + 1))
   const root = keep(openRoot(rootfs))
@@ -78,26 +107,36 @@ const provideFrom = (opts: ProvideOptions, sourceStat: Stats, keep: (e: Entry) =
     if (!e) break
     keep(e)
     if (i === 0 && statfsSync(fdPath(e.fd)).type === PROC_SUPER_MAGIC) {
-      return exists(fdPath(e.fd, 'driver/nvidia/params'))
-        ? skip(`${shown(0)} is a procfs that already shows driver/nvidia`)
-        : skip(`${shown(0)} is a procfs without driver/nvidia; never mounting over a procfs`, true)
+      return nothing(
+        exists(fdPath(e.fd, 'driver/nvidia/params'))
+          ? skip(`${shown(0)} is a procfs that already shows driver/nvidia`)
+          : skip(`${shown(0)} is a procfs without driver/nvidia; never mounting over a procfs`, true),
+      )
     }
     chain.push(e)
   }
-  if (chain.length === 4 && exists(fdPath((chain[3] as Entry).fd, 'params'))) {
-    return skip(`${shown(2)}/params already exists`)
+  const rootMount = mountIdOfFd(root.fd)
+  const nvidia = chain[3]
+  // A mount of the source there is ours from an earlier run; it may lack the
+  // read-only remount if that run was killed between bind and remount.
+  const sourceMount =
+    nvidia !== undefined && nvidia.stat.dev === sourceStat.dev && nvidia.stat.ino === sourceStat.ino && mountIdOfFd(nvidia.fd) !== rootMount
+  if (sourceMount) {
+    const entry = readMountinfo().find(m => m.id === mountIdOfFd(nvidia.fd))
+    const lacking = entry ? missingOptions(entry) : [...REQUIRED_OPTIONS]
+    if (!lacking.length) return nothing(skip(`${shown(2)}/params already exists (a read-only bind of ${source})`))
+  } else if (nvidia !== undefined && exists(fdPath(nvidia.fd, 'params'))) {
+    return nothing(skip(`${shown(2)}/params already exists`))
   }
 
   // Directories we create, and the mount, must land on the rootfs's own
   // filesystem: a host directory bound into the image is not ours to change.
-  const rootMount = mountIdOfFd(root.fd)
-  for (const [i, e] of chain.slice(1).entries()) {
+  for (const [i, e] of chain.slice(1, sourceMount ? 3 : 4).entries()) {
     if (mountIdOfFd(e.fd) !== rootMount) {
       throw new HookError(`${shown(i)} is a mount point, not part of the rootfs; refusing to create or mount there`)
     }
   }
-  const missing = COMPONENTS.slice(chain.length - 1)
-  if (opts.inspectOnly) return { action: 'planned', reason: 'mount needed', plan: [] }
+  if (opts.inspectOnly) return nothing({ action: 'planned', reason: 'mount needed', plan: [] })
 
   const rootEntry = readMountinfo().find(m => m.id === rootMount)
   if (rootEntry?.propagation.some(p => p.startsWith('shared:'))) {
@@ -106,24 +145,48 @@ const provideFrom = (opts: ProvideOptions, sourceStat: Stats, keep: (e: Entry) =
     )
   }
 
-  const plan = [
-    ...missing.map((_, k) => `create ${shown(chain.length - 1 + k)} (mode 0555)`),
-    `bind ${source} onto ${shown(2)} read-only (ro,nosuid,nodev,noexec)`,
-  ]
-  if (opts.dryRun) return { action: 'planned', reason: 'mount needed', plan }
-
-  return mountInto(opts, sourceStat, chain, rootMount, shown, keep)
+  const plan = sourceMount
+    ? [`remount the read-write bind of ${source} at ${shown(2)} read-only (ro,nosuid,nodev,noexec)`]
+    : [
+        ...COMPONENTS.slice(chain.length - 1).map((_, k) => `create ${shown(chain.length - 1 + k)} (mode 0555)`),
+        `bind ${source} onto ${shown(2)} read-only (ro,nosuid,nodev,noexec)`,
+      ]
+  if (opts.dryRun) return nothing({ action: 'planned', reason: sourceMount ? 'repair needed' : 'mount needed', plan })
+  return { need: sourceMount ? 'repair' : 'mount', root, chain, rootMount, shown }
 }
 
-const mountInto = (
-  opts: ProvideOptions,
-  sourceStat: Stats,
-  chain: Entry[],
-  rootMount: number,
-  shown: (i: number) => string,
-  keep: (e: Entry) => Entry,
-): Outcome => {
+/** Remounts a bind of the source read-only through `mounted` (an fd opened after the bind), then checks mountinfo. */
+const seal = (run: UtilRunner, mounted: Entry, shown: string) => {
+  remountReadOnly(run, mounted.fd)
+  const mountId = mountIdOfFd(mounted.fd)
+  const entry = readMountinfo().find(m => m.id === mountId)
+  if (!entry) throw new HookError(`mount ${mountId} at ${shown} is missing from mountinfo`)
+  const lacking = missingOptions(entry)
+  if (lacking.length) throw new HookError(`mount at ${shown} lacks ${lacking.join(',')} after remount`)
+  debug('verified mount %d at %s: %s', mountId, shown, entry.options.join(','))
+}
+
+/** A bind of the source left writable (a run killed before its remount): seal it, or take it away. */
+const repair = (opts: ProvideOptions, walk: Walk): Outcome => {
   const run = opts.run ?? runUtil
+  const target = walk.shown(2)
+  const nvidia = walk.chain[3] as Entry
+  try {
+    seal(run, nvidia, target)
+  } catch (er) {
+    try {
+      detach(run, nvidia.fd)
+    } catch (undoEr) {
+      throw new HookError(`${(er as Error).message}; rollback incomplete: unmount failed: ${(undoEr as Error).message}`)
+    }
+    throw er
+  }
+  return { action: 'repaired', reason: `remounted the read-write bind of ${opts.source} at ${target} read-only` }
+}
+
+const mountInto = (opts: ProvideOptions, sourceStat: Stats, walk: Walk, keep: (e: Entry) => Entry): Outcome => {
+  const run = opts.run ?? runUtil
+  const { chain, rootMount, shown } = walk
   const created: { parent: Entry; name: string; path: string }[] = []
   let bindTried = false
   try {
@@ -142,13 +205,7 @@ const mountInto = (
     if (mounted.stat.dev !== sourceStat.dev || mounted.stat.ino !== sourceStat.ino) {
       throw new HookError(`after the bind, ${shown(2)} is not ${opts.source}`)
     }
-    remountReadOnly(run, mounted.fd)
-    const mountId = mountIdOfFd(mounted.fd)
-    const entry = readMountinfo().find(m => m.id === mountId)
-    if (!entry) throw new HookError(`mount ${mountId} at ${shown(2)} is missing from mountinfo`)
-    const lacking = missingOptions(entry)
-    if (lacking.length) throw new HookError(`mount at ${shown(2)} lacks ${lacking.join(',')} after remount`)
-    debug('verified mount %d at %s: %s', mountId, shown(2), entry.options.join(','))
+    seal(run, mounted, shown(2))
     return { action: 'mounted', reason: `bound ${opts.source} read-only at ${shown(2)}`, created: created.map(c => c.path) }
   } catch (er) {
     const problems: string[] = []
