@@ -21,3 +21,6 @@ export const errorCode = (er: unknown): string | undefined =>
   er instanceof Error && typeof (er as NodeJS.ErrnoException).code === 'string'
     ? (er as NodeJS.ErrnoException).code
     : undefined
+
+/** What to say about a caught error in a one-line message: its code when it has one. */
+export const errorText = (er: unknown): string => errorCode(er) ?? (er instanceof Error ? er.message : String(er))

@@ -1,5 +1,5 @@
 import { constants, fstatSync, openSync, mkdirSync, chmodSync, rmdirSync, closeSync, type Stats } from 'node:fs'
-import { errorCode, HookError } from './errors'
+import { errorCode, errorText, HookError } from './errors'
 
 // Not exported by node:fs; values from <asm-generic/fcntl.h>.
 export const O_PATH = 0o10000000
@@ -32,7 +32,7 @@ export const openRoot = (path: string): Entry => {
     throw new HookError(
       code === 'ENOENT' ? `rootfs ${path} does not exist`
       : code === 'ENOTDIR' ? `rootfs ${path} is not a directory`
-      : `cannot open rootfs ${path}: ${code ?? (er as Error).message}`,
+      : `cannot open rootfs ${path}: ${errorText(er)}`,
     )
   }
   return { fd, stat: fstatSync(fd) }
@@ -74,7 +74,7 @@ export const createDirEntry = (dirFd: number, name: string, shown: string): Entr
   try {
     mkdirSync(path, 0o555)
   } catch (er) {
-    throw new HookError(`cannot create ${shown}: ${errorCode(er) ?? (er as Error).message}`)
+    throw new HookError(`cannot create ${shown}: ${errorText(er)}`)
   }
   const entry = openDirEntry(dirFd, name, shown)
   if (!entry) throw new HookError(`${shown} vanished after it was created`)

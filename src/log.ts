@@ -1,12 +1,26 @@
-import createDebug from 'debug'
+import type createDebug from 'debug'
 import { closeSync, constants, openSync, writeSync } from 'node:fs'
-import { errorCode, HookError } from './errors'
+import { errorText, HookError } from './errors'
 
 const NAMESPACE = 'nvidia-procfs-hook'
 
-export const debugFor = (module: string) => createDebug(`${NAMESPACE}:${module}`)
+// debug pulls in tty and with it net and streams (~8 ms of start-up), so it
+// is loaded only once tracing is asked for: DEBUG set, or --debug.
+let lib: typeof createDebug | undefined
+const load = () => (lib ??= require('debug') as typeof createDebug)
 
-export const enableDebug = () => createDebug.enable(`${NAMESPACE}:*`)
+export type Trace = (formatter: unknown, ...args: unknown[]) => void
+
+export const debugFor = (module: string): Trace => {
+  let d: createDebug.Debugger | undefined
+  return (formatter, ...args) => {
+    if (lib === undefined && process.env.DEBUG === undefined) return
+    d ??= load()(`${NAMESPACE}:${module}`)
+    d(formatter, ...args)
+  }
+}
+
+export const enableDebug = () => load().enable(`${NAMESPACE}:*`)
 
 /** What one run did, as written to --log-file. */
 export interface RunRecord {
@@ -29,7 +43,7 @@ export const appendRecord = (file: string, record: RunRecord): void => {
   try {
     fd = openSync(file, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o640)
   } catch (er) {
-    throw new HookError(`cannot open log file ${file}: ${errorCode(er) ?? (er as Error).message}`)
+    throw new HookError(`cannot open log file ${file}: ${errorText(er)}`)
   }
   try {
     writeSync(fd, JSON.stringify(record) + '\n')

@@ -1,5 +1,4 @@
-import { spawnSync } from 'node:child_process'
-import { errorCode, HookError } from './errors'
+import { errorCode, errorText, HookError } from './errors'
 import { debugFor } from './log'
 
 const debug = debugFor('mount')
@@ -24,12 +23,16 @@ export const makeRunner =
   (tool, args, fd) => {
     debug('%s %s%s', tool, args.join(' '), fd === undefined ? '' : ` (fd 3 = our fd ${fd})`)
     const stdio = fd === undefined ? (['ignore', 'pipe', 'pipe'] as const) : (['ignore', 'pipe', 'pipe', fd] as const)
+    // Required here: child_process costs start-up that the skip path must not pay.
+    const { spawnSync } = require('node:child_process') as typeof import('node:child_process')
     for (const dir of dirs) {
       const res = spawnSync(`${dir}/${tool}`, args, { stdio: [...stdio], env: UTIL_ENV, encoding: 'utf8' })
       if (errorCode(res.error) === 'ENOENT') continue
-      if (res.error) throw new HookError(`cannot run ${dir}/${tool}: ${errorCode(res.error) ?? res.error.message}`)
+      if (res.error) throw new HookError(`cannot run ${dir}/${tool}: ${errorText(res.error)}`)
       if (res.status !== 0) {
-        const why = res.stderr.trim().split('\n').pop() || `exit ${res.status ?? res.signal}`
+        // A failed mount(8) ends with a pointer to dmesg; the reason is the line before it.
+        const lines = res.stderr.split('\n').map(l => l.trim()).filter(l => l !== '' && !l.startsWith('dmesg(1) may have more'))
+        const why = lines.pop() || `exit ${res.status ?? res.signal}`
         throw new HookError(`${tool} ${args.join(' ')} failed: ${why}`)
       }
       return res.stderr

@@ -1,5 +1,5 @@
 import { closeSync, openSync, readSync, constants } from 'node:fs'
-import { errorCode, HookError } from './errors'
+import { errorCode, errorText, HookError } from './errors'
 
 /** Runtime state and config.json are small; anything past this is refused, not read. */
 export const MAX_INPUT_BYTES = 4 * 1024 * 1024
@@ -25,7 +25,7 @@ export const readFdBounded = (fd: number, what: string, limit = MAX_INPUT_BYTES)
         sleepMs(2)
         continue
       }
-      throw new HookError(`cannot read ${what}: ${(er as Error).message}`)
+      throw new HookError(`cannot read ${what}: ${errorText(er)}`)
     }
     if (n === 0) break
     total += n
@@ -43,7 +43,7 @@ export const readFileBounded = (path: string, what: string, limit = MAX_INPUT_BY
   } catch (er) {
     const code = errorCode(er)
     throw new HookError(
-      code === 'ENOENT' ? `${what} ${path} does not exist` : `cannot open ${what} ${path}: ${code ?? (er as Error).message}`,
+      code === 'ENOENT' ? `${what} ${path} does not exist` : `cannot open ${what} ${path}: ${errorText(er)}`,
     )
   }
   try {

@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { enterPrivateMountNamespace } from '../harness/private-ns'
 enterPrivateMountNamespace()
 
@@ -24,7 +24,7 @@ const nvidias = { path: STAND_IN, args: ['nvidia-ctk', 'hook', 'disable-device-n
 mountFakeDriver()
 t.teardown(unmountFakeDriver)
 
-const goferRun = (t: Parameters<Parameters<typeof t.test>[1]>[0], hooks: object[]) => {
+const goferRun = (t: Test, hooks: object[]) => {
   const { bundle, rootfs } = scratchBundle(t)
   writeFileSync(join(bundle, 'config.json'), JSON.stringify({ ociVersion: '1.0.2', root: { path: 'rootfs' }, hooks: { createContainer: hooks } }))
   const res = spawnSync(process.execPath, [GOFER, bundle, 'c1'], { encoding: 'utf8' })

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { errorCode, HookError, UsageError } from '../../src/errors'
+import { errorCode, errorText, HookError, UsageError } from '../../src/errors'
 
 t.test('HookError defaults to exit 1, UsageError is exit 2', async t => {
   t.equal(new HookError('x').exitCode, 1)
@@ -17,4 +17,10 @@ t.test('errorCode reads only string codes of errors', async t => {
   t.equal(errorCode(new Error('x')), undefined)
   t.equal(errorCode({ code: 'ENOENT' }), undefined, 'not an Error')
   t.equal(errorCode(undefined), undefined)
+})
+
+t.test('errorText prefers the code, then the message', async t => {
+  t.equal(errorText(Object.assign(new Error('no such file'), { code: 'ENOENT' })), 'ENOENT')
+  t.equal(errorText(new Error('plain')), 'plain')
+  t.equal(errorText('thrown string'), 'thrown string')
 })
