@@ -1,0 +1,77 @@
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { execFileSync } from 'node:child_process'
+
+/**
+ * What the stand-ins do to the hook's own util-linux calls (those naming
+ * /proc/self/fd/3, or flock's fd 3); every other call passes straight through.
+ */
+export type FaultMode =
+  | 'pass'
+  | 'remount-fails'
+  | 'remount-does-nothing'
+  | 'bind-binds-a-decoy'
+  | 'kill-after-lock'
+  | 'kill-before-bind'
+  | 'kill-after-bind'
+  | 'kill-after-remount'
+  | 'kill-in-rollback'
+  | 'hang-in-bind'
+
+const TOOLS = ['mount', 'umount', 'flock'] as const
+
+/**
+ * Binds fault-injecting stand-ins over /usr/bin/{mount,umount,flock} (this
+ * machine is usrmerged: /bin is /usr/bin). Call only inside a private mount
+ * namespace. The stand-ins read the mode from a file, since the hook gives
+ * util-linux a fixed environment.
+ */
+export const installFaultTools = (decoy: string) => {
+  const dir = mkdtempSync(join(tmpdir(), 'nph-faults-'))
+  const control = join(dir, 'mode')
+  writeFileSync(control, 'pass')
+  // Same basenames as the originals, so their messages read "mount: ...".
+  mkdirSync(join(dir, 'real'))
+  for (const tool of TOOLS) {
+    const real = join(dir, 'real', tool)
+    copyFileSync(`/usr/bin/${tool}`, real)
+    writeFileSync(
+      join(dir, tool),
+      `#!/bin/sh
+# Stand-in for util-linux ${tool}: injects the fault named in ${control}.
+mode=$(cat ${control})
+op=other
+case "${tool} $*" in
+  flock*' 3') op=lock ;;
+  umount*/proc/self/fd/3*) op=umount ;;
+  *remount*/proc/self/fd/3*) op=remount ;;
+  *--bind*/proc/self/fd/3*) op=bind ;;
+esac
+case "$mode:$op" in
+  remount-fails:remount) echo "mount: injected remount failure" >&2; exit 32 ;;
+  remount-does-nothing:remount) exit 0 ;;
+  bind-binds-a-decoy:bind) exec ${dir}/real/mount --no-canonicalize --bind ${decoy} /proc/self/fd/3 ;;
+  kill-after-lock:lock) ${real} "$@"; kill -9 $PPID; exit 0 ;;
+  kill-before-bind:bind) kill -9 $PPID; exit 1 ;;
+  kill-after-bind:bind) ${real} "$@"; kill -9 $PPID; exit 0 ;;
+  kill-after-remount:remount) ${real} "$@"; kill -9 $PPID; exit 0 ;;
+  kill-in-rollback:remount) echo "mount: injected remount failure" >&2; exit 32 ;;
+  kill-in-rollback:umount) kill -9 $PPID; exit 1 ;;
+  hang-in-bind:bind) echo $$ > ${dir}/hung.pid; exec sleep 60 ;;
+esac
+exec ${real} "$@"
+`,
+      { mode: 0o755 },
+    )
+  }
+  for (const tool of TOOLS) execFileSync(join(dir, 'real/mount'), ['--bind', join(dir, tool), `/usr/bin/${tool}`])
+  return {
+    dir,
+    setMode: (mode: FaultMode) => writeFileSync(control, mode),
+    uninstall: () => {
+      for (const tool of TOOLS) execFileSync(join(dir, 'real/umount'), [`/usr/bin/${tool}`])
+      rmSync(dir, { recursive: true })
+    },
+  }
+}

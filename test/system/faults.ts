@@ -1,0 +1,299 @@
+// Faults around the mount: missing or failing util-linux, no CAP_SYS_ADMIN,
+// a read-only rootfs, a remount or verify that goes wrong, SIGKILL at each
+// step, a hung child; and the repair of a read-write bind a killed run left.
+import t from 'tap'
+import { enterPrivateMountNamespace } from '../harness/private-ns'
+enterPrivateMountNamespace()
+
+import { execFileSync, spawn, spawnSync } from 'node:child_process'
+import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs'
+import { join } from 'node:path'
+import type { Test } from 'tap'
+import { assertContained, assertOneLine, assertOurMount, HOOK, HOOK_ENV, mountsIn, runHook, snapshot, SOURCE, type HookRun } from '../harness/containment'
+import { mountFakeDriver, unmountFakeDriver } from '../harness/fake-driver'
+import { installFaultTools, type FaultMode } from '../harness/fault-tools'
+import { scratchBundle } from '../harness/scratch'
+import { provideProcfs } from '../../src/provide-procfs'
+import { CHILD_FD, runUtil, type UtilRunner } from '../../src/mount'
+
+mountFakeDriver()
+t.teardown(unmountFakeDriver)
+const decoyRoot = scratchBundle(t)
+const tools = installFaultTools(decoyRoot.rootfs)
+t.teardown(tools.uninstall)
+t.afterEach(() => tools.setMode('pass'))
+
+const sh = (cmd: string, ...args: string[]) => execFileSync(cmd, args, { stdio: 'pipe' })
+const target = (rootfs: string) => join(rootfs, 'proc/driver/nvidia')
+const rwBindOfSource = (rootfs: string) => {
+  mkdirSync(target(rootfs), { recursive: true })
+  sh('/usr/bin/mount', '--bind', SOURCE, target(rootfs))
+}
+const isRemount = (args: string[]) => args.some(a => a.startsWith('remount,'))
+
+/** Nothing writable mounted under the rootfs: every mount there is our read-only bind. */
+const nothingWritable = (t: Test, rootfs: string) => {
+  const ms = mountsIn(rootfs)
+  for (const m of ms) t.ok(m.options.includes('ro'), `${m.mountPoint} is read-only`)
+  return ms
+}
+
+t.test('in-process: repair, lock and verify branches', async t => {
+  t.test('a read-write bind of the source (a run killed before its remount) is repaired', async t => {
+    const { rootfs } = scratchBundle(t)
+    rwBindOfSource(rootfs)
+    t.match(provideProcfs({ rootfs, source: SOURCE }), { action: 'repaired', reason: `remounted the read-write bind of ${SOURCE} at ${target(rootfs)} read-only` })
+    const ms = mountsIn(rootfs)
+    t.equal(ms.length, 1, 'still one mount')
+    if (ms[0]) assertOurMount(t, ms[0], rootfs)
+  })
+
+  t.test('dry run on such a bind plans the remount and touches nothing', async t => {
+    const { rootfs } = scratchBundle(t)
+    rwBindOfSource(rootfs)
+    t.same(provideProcfs({ rootfs, source: SOURCE, dryRun: true }), {
+      action: 'planned',
+      reason: 'repair needed',
+      plan: [`remount the read-write bind of ${SOURCE} at ${target(rootfs)} read-only (ro,nosuid,nodev,noexec)`],
+    })
+    t.same(mountsIn(rootfs)[0]?.options.includes('rw'), true, 'still read-write')
+  })
+
+  t.test('a read-only bind of the source already there: skipped', async t => {
+    const { rootfs } = scratchBundle(t)
+    t.equal(provideProcfs({ rootfs, source: SOURCE }).action, 'mounted')
+    t.match(provideProcfs({ rootfs, source: SOURCE }), { action: 'skipped', reason: /params already exists \(a read-only bind of \/proc\/driver\/nvidia\)$/ })
+  })
+
+  t.test('a repair whose remount fails takes the writable bind away', async t => {
+    const { rootfs } = scratchBundle(t)
+    rwBindOfSource(rootfs)
+    const run: UtilRunner = (tool, args, fd) => {
+      if (isRemount(args)) throw new Error('injected remount failure')
+      return runUtil(tool, args, fd)
+    }
+    t.throws(() => provideProcfs({ rootfs, source: SOURCE, run }), /^injected remount failure$/)
+    t.same(mountsIn(rootfs), [], 'no mount left')
+  })
+
+  t.test('a repair whose remount and unmount both fail says so', async t => {
+    const { rootfs } = scratchBundle(t)
+    rwBindOfSource(rootfs)
+    const run: UtilRunner = (tool, args, fd) => {
+      if (isRemount(args) || tool === 'umount') throw new Error(`injected ${tool} failure`)
+      return runUtil(tool, args, fd)
+    }
+    t.throws(() => provideProcfs({ rootfs, source: SOURCE, run }), /^injected mount failure; rollback incomplete: unmount failed: injected umount failure$/)
+  })
+
+  t.test('a mount that vanishes before the verify is rolled back', async t => {
+    const { rootfs } = scratchBundle(t)
+    const run: UtilRunner = (tool, args, fd) => {
+      if (isRemount(args)) return runUtil('umount', ['--no-canonicalize', '--lazy', CHILD_FD], fd)
+      return runUtil(tool, args, fd)
+    }
+    t.throws(() => provideProcfs({ rootfs, source: SOURCE, run }), /^mount \d+ at .*\/proc\/driver\/nvidia is missing from mountinfo$/)
+    t.same(mountsIn(rootfs), [])
+    t.notOk(existsSync(join(rootfs, 'proc')), 'created dirs removed')
+  })
+
+  t.test('a lock that cannot be taken: refused before anything is created', async t => {
+    const { rootfs } = scratchBundle(t)
+    const run: UtilRunner = (tool, args, fd) => {
+      if (tool === 'flock') throw new Error('flock --exclusive --timeout 10 3 failed: exit 1')
+      return runUtil(tool, args, fd)
+    }
+    t.throws(() => provideProcfs({ rootfs, source: SOURCE, run }), new RegExp(`^cannot lock ${rootfs} against a concurrent run: flock`))
+    t.same(readdirSync(rootfs), [])
+  })
+
+  t.test('a run that finished while we waited for the lock: the second look skips', async t => {
+    const { rootfs } = scratchBundle(t)
+    const run: UtilRunner = (tool, args, fd) => {
+      // Another run gets in between our first look and our lock.
+      if (tool === 'flock') t.equal(provideProcfs({ rootfs, source: SOURCE }).action, 'mounted', 'the other run mounts')
+      return runUtil(tool, args, fd)
+    }
+    t.match(provideProcfs({ rootfs, source: SOURCE, run }), { action: 'skipped', reason: /params already exists/ })
+    t.equal(mountsIn(rootfs).length, 1, 'one mount')
+  })
+
+  t.test('a run waits for the lock another holds, then finds the work done', async t => {
+    const { rootfs } = scratchBundle(t)
+    mkdirSync(target(rootfs), { recursive: true })
+    // The holder does what another run would: lock, bind, remount read-only.
+    const T = target(rootfs)
+    const holder = spawn(
+      '/usr/bin/flock',
+      ['--exclusive', rootfs, '/bin/sh', '-c', `echo locked; sleep 0.8; mount --bind ${SOURCE} ${T} && mount -o remount,bind,ro,nosuid,nodev,noexec ${T}`],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    )
+    await new Promise(done => holder.stdout.once('data', done))
+    const began = Date.now()
+    t.match(provideProcfs({ rootfs, source: SOURCE }), { action: 'skipped', reason: /a read-only bind/ }, 'the second look sees the holder\'s mount')
+    const waited = Date.now() - began
+    t.ok(waited >= 500, `waited ${waited} ms for the lock`)
+    await new Promise(done => holder.on('close', done))
+    t.equal(mountsIn(rootfs).length, 1, 'one mount')
+  })
+
+  t.test('looking in from another mount namespace: a bind there cannot be checked from here, so a mount is "needed"', async t => {
+    const { rootfs } = scratchBundle(t)
+    mkdirSync(target(rootfs), { recursive: true })
+    const other = spawn('/usr/bin/unshare', ['-m', '--propagation', 'private', '/bin/sh', '-c', `mount -o ro --bind ${SOURCE} ${target(rootfs)} && echo ready && exec sleep 30`], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
+    t.teardown(() => other.kill('SIGKILL'))
+    await new Promise(done => other.stdout.once('data', done))
+    t.same(provideProcfs({ rootfs: `/proc/${other.pid}/root${rootfs}`, source: SOURCE, inspectOnly: true }), { action: 'planned', reason: 'mount needed', plan: [] })
+  })
+})
+
+/** Runs the executable standalone on `rootfs` under fault `mode`. */
+const hookUnder = (mode: FaultMode, rootfs: string, wrap: string[] = []): HookRun => {
+  tools.setMode(mode)
+  try {
+    const [cmd, ...pre] = [...wrap, HOOK]
+    const r = spawnSync(cmd as string, [...pre, '--rootfs', rootfs], { env: HOOK_ENV, encoding: 'utf8', timeout: 30_000 })
+    if (r.error) throw r.error
+    return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr }
+  } finally {
+    tools.setMode('pass')
+  }
+}
+
+interface FaultCase {
+  name: string
+  mode: FaultMode
+  wrap?: (rootfs: string) => string[]
+  prepare?: (rootfs: string) => void
+  message: RegExp
+}
+
+const NOT_SOURCE = /^nvidia-procfs-hook: error: after the bind, .*\/proc\/driver\/nvidia is not \/proc\/driver\/nvidia$/
+const FAULTS: FaultCase[] = [
+  {
+    name: 'util-linux missing altogether',
+    mode: 'pass',
+    // A child namespace with an empty /usr/bin (= /bin here); the executable needs neither.
+    wrap: () => ['/usr/bin/unshare', '-m', '--propagation', 'private', '/bin/sh', '-c', 'mount -t tmpfs empty /usr/bin && exec "$0" "$@"'],
+    message: /^nvidia-procfs-hook: error: cannot lock .* against a concurrent run: flock not found in \/usr\/bin, \/bin \(util-linux\)$/,
+  },
+  {
+    name: 'mount not executable',
+    mode: 'pass',
+    wrap: () => ['/usr/bin/unshare', '-m', '--propagation', 'private', '/bin/sh', '-c', 'mount --bind /dev/null /usr/bin/mount && exec "$0" "$@"'],
+    message: /^nvidia-procfs-hook: error: cannot run \/usr\/bin\/mount: EACCES$/,
+  },
+  {
+    name: 'no CAP_SYS_ADMIN (mount fails with EPERM)',
+    mode: 'pass',
+    wrap: () => ['/usr/bin/setpriv', '--inh-caps=-sys_admin', '--bounding-set=-sys_admin', '--'],
+    message: /^nvidia-procfs-hook: error: mount --no-canonicalize --bind \/proc\/driver\/nvidia \/proc\/self\/fd\/3 failed: mount: .*permission denied\.?$/,
+  },
+  {
+    name: 'a read-only rootfs (mkdir fails with EROFS)',
+    mode: 'pass',
+    prepare: rootfs => {
+      sh('/usr/bin/mount', '--bind', rootfs, rootfs)
+      sh('/usr/bin/mount', '-o', 'remount,bind,ro', rootfs)
+    },
+    message: /^nvidia-procfs-hook: error: cannot create .*\/rootfs\/proc: EROFS$/,
+  },
+  { name: 'the remount fails after the bind', mode: 'remount-fails', message: /^nvidia-procfs-hook: error: mount .*remount,bind,ro,nosuid,nodev,noexec.* failed: mount: injected remount failure$/ },
+  { name: 'the verify disagrees (remount claims success, does nothing)', mode: 'remount-does-nothing', message: /^nvidia-procfs-hook: error: mount at .* lacks ro,nosuid,nodev,noexec after remount$/ },
+  { name: 'the bind shows something other than the source', mode: 'bind-binds-a-decoy', message: NOT_SOURCE },
+]
+
+for (const f of FAULTS) {
+  t.test(`fault: ${f.name}: exit 1, one line, nothing left; a clean rerun mounts`, async t => {
+    const { rootfs, bundle } = scratchBundle(t)
+    f.prepare?.(rootfs)
+    const before = snapshot(rootfs, [bundle + '/config.json', decoyRoot.rootfs, SOURCE], ['/'])
+    const run = hookUnder(f.mode, rootfs, f.wrap?.(rootfs))
+    t.equal(run.status, 1, 'exit 1')
+    assertOneLine(t, run, f.message)
+    assertContained(t, before, false)
+    t.same(readdirSync(rootfs), [], 'nothing created, or all of it removed')
+    if (f.prepare) return
+    const again = hookUnder('pass', rootfs)
+    t.equal(again.status, 0, 'rerun exits 0')
+    assertOneLine(t, again, /^nvidia-procfs-hook: mounted: bound /, 'rerun')
+    assertContained(t, before, true)
+  })
+}
+
+const KILLS: { mode: FaultMode; left: string; rerun: RegExp }[] = [
+  { mode: 'kill-after-lock', left: 'nothing', rerun: /^nvidia-procfs-hook: mounted: / },
+  { mode: 'kill-before-bind', left: 'empty directories', rerun: /^nvidia-procfs-hook: mounted: / },
+  { mode: 'kill-after-bind', left: 'a read-write bind', rerun: /^nvidia-procfs-hook: repaired: remounted the read-write bind of \/proc\/driver\/nvidia at .* read-only$/ },
+  { mode: 'kill-after-remount', left: 'a read-only bind', rerun: /^nvidia-procfs-hook: skipped: .*params already exists \(a read-only bind of \/proc\/driver\/nvidia\)$/ },
+  { mode: 'kill-in-rollback', left: 'a read-write bind', rerun: /^nvidia-procfs-hook: repaired: / },
+]
+
+for (const k of KILLS) {
+  t.test(`SIGKILL (${k.mode}): leaves ${k.left}; the rerun, not held up by a stale lock, ends with one read-only mount`, async t => {
+    const { rootfs, bundle } = scratchBundle(t)
+    const before = snapshot(rootfs, [bundle + '/config.json', SOURCE], ['/'])
+    const killed = hookUnder(k.mode, rootfs)
+    t.equal(killed.signal, 'SIGKILL', 'killed')
+    t.equal(killed.stderr, '', 'said nothing')
+    const left = mountsIn(rootfs)
+    if (k.left === 'a read-write bind') t.ok(left.length === 1 && left[0]?.options.includes('rw'), 'the gap is real: a writable bind is left')
+    else if (k.left === 'a read-only bind') t.ok(left.length === 1 && left[0]?.options.includes('ro'), 'a read-only bind is left')
+    else t.same(left, [], 'no mount left')
+    t.same(existsSync(join(rootfs, 'proc')), k.left !== 'nothing', `directories: ${k.left === 'nothing' ? 'none' : 'left'}`)
+    const began = Date.now()
+    const again = hookUnder('pass', rootfs)
+    t.ok(Date.now() - began < 5000, 'no stale lock')
+    t.equal(again.status, 0, 'rerun exits 0')
+    assertOneLine(t, again, k.rerun, 'rerun')
+    assertContained(t, before, true)
+    nothingWritable(t, rootfs)
+  })
+}
+
+const closeTimes = (child: ReturnType<typeof spawn>) => {
+  let exited = 0
+  child.on('exit', () => (exited = Date.now()))
+  return new Promise<{ exited: number; closed: number }>(done => child.on('close', () => done({ exited, closed: Date.now() })))
+}
+
+t.test('a normal run closes stdout and stderr when it exits (runc waits for EOF)', async t => {
+  const { rootfs } = scratchBundle(t)
+  const child = spawn(HOOK, ['--rootfs', rootfs], { env: HOOK_ENV, stdio: ['ignore', 'pipe', 'pipe'] })
+  child.stdout?.resume()
+  child.stderr?.resume()
+  const { exited, closed } = await closeTimes(child)
+  t.ok(closed - exited < 500, `EOF ${closed - exited} ms after exit`)
+  t.equal(mountsIn(rootfs).length, 1)
+})
+
+t.test('killed at a timeout while its mount child hangs: pipes close at once, the lock goes with it', async t => {
+  const { rootfs } = scratchBundle(t)
+  tools.setMode('hang-in-bind')
+  const child = spawn(HOOK, ['--rootfs', rootfs], { env: HOOK_ENV, stdio: ['ignore', 'pipe', 'pipe'] })
+  child.stdout?.resume()
+  child.stderr?.resume()
+  const done = closeTimes(child)
+  const pidFile = join(tools.dir, 'hung.pid')
+  for (let i = 0; i < 200 && !existsSync(pidFile); i++) await new Promise(r => setTimeout(r, 25))
+  const hung = Number(readFileSync(pidFile, 'utf8'))
+  t.teardown(() => {
+    try {
+      process.kill(hung, 'SIGKILL')
+    } catch {
+      // already gone
+    }
+  })
+  tools.setMode('pass')
+  const killedAt = Date.now()
+  child.kill('SIGKILL')
+  const { closed } = await done
+  t.ok(closed - killedAt < 1000, `EOF ${closed - killedAt} ms after the kill, while the hung child (pid ${hung}) lives on`)
+  t.ok(existsSync(`/proc/${hung}`), 'the hung child is still there')
+  const again = hookUnder('pass', rootfs)
+  t.equal(again.status, 0, 'a rerun gets the lock while the orphan lives')
+  nothingWritable(t, rootfs)
+  t.equal(mountsIn(rootfs).length, 1)
+})
