@@ -2,7 +2,7 @@ import t from 'tap'
 import { enterPrivateMountNamespace } from '../harness/private-ns'
 enterPrivateMountNamespace()
 
-import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { hookCommand, type HookIO } from '../../src/hook'
@@ -93,4 +93,17 @@ t.test('the built executable: state on stdin, one mount, then a no-op', async t 
   const bad = spawnSync(EXE, [], { input: '{"id":', env: {}, encoding: 'utf8' })
   t.equal(bad.status, 1)
   t.match(bad.stderr, /^nvidia-procfs-hook: error: invalid OCI state from stdin: not JSON \(.*\)\n$/)
+})
+
+t.test('the built executable with no driver loaded: exit 0, nothing touched, reason logged', async t => {
+  const { bundle, rootfs } = scratchBundle(t)
+  const { execFileSync, spawnSync } = await import('node:child_process')
+  // Hide the fake driver: an empty /proc/driver, as on a host without one.
+  execFileSync('/usr/bin/mount', ['-t', 'tmpfs', '-o', 'mode=0555,size=4k', 'no-driver', '/proc/driver'])
+  t.teardown(() => execFileSync('/usr/bin/umount', ['/proc/driver']))
+  const log = join(bundle, 'log')
+  const res = spawnSync(EXE, ['--log-file', log], { input: stateFor(bundle), env: {}, encoding: 'utf8' })
+  t.same([res.status, res.stdout, res.stderr], [0, '', ''])
+  t.match(JSON.parse(readFileSync(log, 'utf8')), { action: 'skipped', reason: 'no NVIDIA driver loaded (/proc/driver/nvidia does not exist)' })
+  t.same(readdirSync(rootfs), [], 'rootfs untouched')
 })

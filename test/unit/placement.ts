@@ -46,3 +46,15 @@ t.test('the /proc probe on real processes', async t => {
   await new Promise(res => child.on('spawn', res))
   t.equal(procProbe.isRunscSandbox(child.pid!), true)
 })
+
+t.test('a /proc failure other than "gone" is not mistaken for a vanished process', async t => {
+  const eacces = () => {
+    throw Object.assign(new Error('permission denied'), { code: 'EACCES' })
+  }
+  const fs = await import('node:fs')
+  const { procProbe: probed } = t.mockRequire<typeof import('../../src/placement')>('../../src/placement', {
+    'node:fs': { ...fs, readlinkSync: eacces, readFileSync: eacces },
+  })
+  t.throws(() => probed.mountNamespace(1), { code: 'EACCES' })
+  t.throws(() => probed.isRunscSandbox(1), { code: 'EACCES' })
+})
