@@ -4,11 +4,14 @@ import { version } from '../package.json'
 import { HookError } from './errors'
 import { HOOK_USAGE, hookCommand, type HookIO } from './hook'
 import { procProbe } from './placement'
+import { precreateCommand } from './precreate'
 import { unmountCommand } from './unmount'
 
 export const USAGE = `Usage:
   nvidia-procfs-hook [hook] [options] < state.json   the OCI hook (default)
   nvidia-procfs-hook unmount --rootfs DIR             undo a standalone run
+  nvidia-procfs-hook precreate < config > config      podman's precreate stage (hooks.d)
+  nvidia-procfs-hook cdi patch|check|revert [--watch] [SPEC|DIR...]
   nvidia-procfs-hook --help | --version
 
 ${HOOK_USAGE.slice(HOOK_USAGE.indexOf('\n\n') + 2)}`
@@ -29,6 +32,9 @@ export const main = (argv: string[], io: HookIO): number => {
     }
     if (first === 'unmount') return unmountCommand(rest, io.out)
     if (first === 'hook') return hookCommand(rest, io)
+    if (first === 'precreate') return precreateCommand(rest, io)
+    // Required here, not imported: cdi loads yaml, which the hook's start-up must not pay for.
+    if (first === 'cdi') return (require('./cdi') as typeof import('./cdi')).cdiCommand(rest, io)
     if (first === undefined || first.startsWith('-')) return hookCommand(argv, io)
     throw new HookError(`unknown command ${JSON.stringify(first)}; see --help`, 2)
   } catch (er) {

@@ -1,0 +1,186 @@
+import { accessSync, constants, readdirSync, realpathSync, statSync, watch, type FSWatcher } from 'node:fs'
+import { basename, dirname, join } from 'node:path'
+import { identity, replaceFile } from './atomic-write'
+import { parseSpec } from './cdi-spec'
+import { errorCode, HookError, UsageError } from './errors'
+import type { HookIO } from './hook'
+import { parseArgs } from './parse-args'
+import { readFileBounded } from './read-bounded'
+import { DEFAULT_BINARY, entryOptionsFrom, ourCdiHook } from './registration'
+
+/** Where CDI looks for specs (SPEC.md), in its order. */
+export const DEFAULT_SPEC_DIRS = ['/etc/cdi', '/var/run/cdi']
+
+/** Quiet time after the last change before a rewritten spec is read: writers rarely write in one go. */
+export const DEBOUNCE_MS = 200
+
+const ACTIONS = ['patch', 'check', 'revert'] as const
+type Action = (typeof ACTIONS)[number]
+
+/** CDI loads *.json and *.yaml from its directories, not recursively; so do we. */
+const SPEC_NAME = /\.(json|yaml)$/
+
+export const CDI_USAGE = `Usage: nvidia-procfs-hook cdi patch|check|revert [options] [FILE|DIR...]
+
+Puts a createContainer entry for this hook right before the first NVIDIA hook
+in every hooks list of the CDI specs (default: ${DEFAULT_SPEC_DIRS.join(' ')}).
+YAML keeps its comments and layout, JSON stays JSON; files are replaced
+atomically, keeping owner and mode. Unchanged specs are not rewritten.
+
+  patch     insert the entry where it is missing (one line per changed file)
+  check     exit 1 naming each spec that needs patching
+  revert    remove every entry of ours
+
+Options:
+  --watch           patch: keep running, re-patch specs that get rewritten
+                    (k8s-device-plugin rewrites its spec when it restarts);
+                    stops on SIGTERM or SIGINT
+  --binary PATH     patch: the hook the entry runs (default ${DEFAULT_BINARY})
+  --log-file FILE   patch: the entry passes --log-file FILE to the hook
+Exit: 0 done, 1 a spec needs patching (check) or could not be handled, 2 usage.
+`
+
+/** Node's errors on a spec file, as one line naming it. */
+const onFile = <T>(file: string, f: () => T): T => {
+  try {
+    return f()
+  } catch (er) {
+    const code = (er as NodeJS.ErrnoException).code
+    throw new HookError(`${file}: ${code === 'ENOENT' ? 'does not exist' : code}`)
+  }
+}
+
+interface Target {
+  path: string
+  isDir: boolean
+}
+
+/** What the arguments name; default directories may be absent. */
+const resolveTargets = (paths: string[]): Target[] => {
+  const targets: Target[] = []
+  for (const path of paths.length ? paths : DEFAULT_SPEC_DIRS) {
+    const st = onFile(path, () => statSync(path, { throwIfNoEntry: false }))
+    if (st === undefined) {
+      if (paths.length) throw new HookError(`${path}: does not exist`)
+      continue
+    }
+    targets.push({ path, isDir: st.isDirectory() })
+  }
+  return targets
+}
+
+/** Spec files: each FILE, and each directory's *.json and *.yaml files and links (a broken link is reported later). */
+const specFiles = (targets: Target[]): string[] =>
+  targets.flatMap(({ path, isDir }) => {
+    if (!isDir) return [path]
+    return onFile(path, () => readdirSync(path, { withFileTypes: true }))
+      .filter(e => SPEC_NAME.test(e.name) && (e.isFile() || e.isSymbolicLink()))
+      .map(e => join(path, e.name))
+      .sort()
+  })
+
+const count = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`
+
+export const cdiCommand = (argv: string[], io: HookIO): number => {
+  const flags = parseArgs(argv, { string: ['binary', 'log-file'], boolean: ['watch'] }, 'cdi')
+  if (flags.help) {
+    io.out(CDI_USAGE)
+    return 0
+  }
+  const [action, ...paths] = flags._.map(String)
+  if (!(ACTIONS as readonly string[]).includes(action as string)) {
+    throw new UsageError(`cdi: expected patch, check or revert${action === undefined ? '' : `, got ${JSON.stringify(action)}`}; see cdi --help`)
+  }
+  const opts = entryOptionsFrom(flags, 'cdi')
+  if (action !== 'patch' && (flags.watch || Object.keys(opts).length)) {
+    throw new UsageError(`cdi: --watch, --binary and --log-file apply to patch only`)
+  }
+  const entry = ourCdiHook(opts)
+  if (action === 'patch') {
+    // A CDI hook whose path is missing fails every container that asks for the device.
+    try {
+      accessSync(entry.path, constants.X_OK)
+      if (!statSync(entry.path).isFile()) throw new HookError('not a file')
+    } catch (er) {
+      throw new HookError(
+        `cdi: ${entry.path} is not an executable file (${errorCode(er) ?? (er as Error).message}); install it or pass --binary: a CDI hook whose binary is missing fails every GPU container`,
+      )
+    }
+  }
+  const targets = resolveTargets(paths)
+  // What we wrote, by file: the watcher must not take our own rename for a rewrite.
+  const written = new Map<string, string>()
+  let failed = false
+  let needsPatch = false
+  const handle = (file: string) => {
+    try {
+      const real = onFile(file, () => realpathSync(file))
+      const before = onFile(file, () => statSync(real))
+      const spec = parseSpec(readFileBounded(real, 'CDI spec'), file)
+      const n = action === 'revert' ? spec.revert() : spec.patch(entry)
+      if (!n) return
+      if (action === 'check') {
+        needsPatch = true
+        io.out(`${file}: needs patching (${count(n, 'hooks list', 'hooks lists')} without nvidia-procfs-hook before NVIDIA's hooks)`)
+        return
+      }
+      written.set(file, identity(replaceFile(real, spec.toString(), before)))
+      io.out(action === 'patch' ? `patched ${file} (${count(n, 'hooks list', 'hooks lists')})` : `reverted ${file} (${count(n, 'entry', 'entries')} removed)`)
+    } catch (er) {
+      if (!(er instanceof HookError)) throw er
+      failed = true
+      io.err(`nvidia-procfs-hook: error: ${er.message}`)
+    }
+  }
+  for (const file of specFiles(targets)) handle(file)
+  if (flags.watch) {
+    watchSpecs(targets, written, handle, io)
+    return 0
+  }
+  return failed || needsPatch ? 1 : 0
+}
+
+/**
+ * Watches the directories (a FILE: its directory, for that name) and hands
+ * each spec that changed to `handle` once it has been quiet for a while.
+ * Returns at once; the watchers keep the process alive until SIGTERM or
+ * SIGINT closes them.
+ */
+const watchSpecs = (targets: Target[], written: Map<string, string>, handle: (file: string) => void, io: HookIO) => {
+  if (!targets.length) throw new HookError(`cdi: nothing to watch: none of ${DEFAULT_SPEC_DIRS.join(', ')} exists`)
+  const timers = new Map<string, NodeJS.Timeout>()
+  const watchers: FSWatcher[] = []
+  const stop = () => {
+    process.off('SIGTERM', stop)
+    process.off('SIGINT', stop)
+    for (const w of watchers) w.close()
+    for (const t of timers.values()) clearTimeout(t)
+    io.out('stopped watching')
+  }
+  const changed = (file: string) => {
+    clearTimeout(timers.get(file))
+    const timer = setTimeout(() => {
+      timers.delete(file)
+      const st = statSync(file, { throwIfNoEntry: false })
+      // Gone (removed, renamed away), or still what we wrote: nothing to do.
+      if (st !== undefined && written.get(file) !== identity(st)) handle(file)
+    }, DEBOUNCE_MS)
+    timers.set(file, timer)
+  }
+  for (const { path, isDir } of targets) {
+    const dir = isDir ? path : dirname(path)
+    const only = isDir ? undefined : basename(path)
+    const w = watch(dir, (_event, name) => {
+      if (name !== null && (only === undefined ? SPEC_NAME.test(name) : name === only)) changed(join(dir, name))
+    })
+    w.on('error', er => {
+      io.err(`nvidia-procfs-hook: error: watching ${dir}: ${er.message}`)
+      process.exitCode = 1
+      stop()
+    })
+    watchers.push(w)
+  }
+  process.on('SIGTERM', stop)
+  process.on('SIGINT', stop)
+  io.out(`watching ${targets.map(t => t.path).join(', ')}`)
+}

@@ -1,0 +1,221 @@
+import t, { type Test } from 'tap'
+import { enterPrivateMountNamespace } from '../harness/private-ns'
+enterPrivateMountNamespace()
+
+import * as fs from 'node:fs'
+import { chmodSync, copyFileSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { setSpecDir } from '../harness/cdi-dirs'
+import { CDI_USAGE, DEBOUNCE_MS } from '../../src/cdi'
+import { main, processIO } from '../../src/cli'
+import type { HookIO } from '../../src/hook'
+
+const FIXTURES = join(__dirname, '../fixtures/cdi')
+const SPECS = ['nvidia-cdi-hook.yaml', 'nvidia-ctk.yaml', 'k8s-device-plugin.json']
+
+const run = (argv: string[]) => {
+  const out: string[] = []
+  const err: string[] = []
+  const io: HookIO = { ...processIO(), out: l => out.push(l), err: l => err.push(l) }
+  return { code: main(['cdi', ...argv], io), out, err }
+}
+
+/** A spec dir holding the fixtures, and an executable to register. */
+const setup = (t: Test, extra: Record<string, string> = {}) => {
+  const dir = t.testdir({ specs: { ...Object.fromEntries(SPECS.map(n => [n, readFileSync(join(FIXTURES, n), 'utf8')])), ...extra }, 'nph': '#!/bin/sh\n' })
+  chmodSync(join(dir, 'nph'), 0o755)
+  return { specs: join(dir, 'specs'), binary: join(dir, 'nph'), dir }
+}
+
+const until = async (what: string, cond: () => boolean) => {
+  for (let i = 0; i < 100 && !cond(); i++) await new Promise(r => setTimeout(r, 50))
+  if (!cond()) throw new Error(`timed out waiting for ${what}`)
+}
+
+t.test('usage', async t => {
+  t.same(run(['--help']), { code: 0, out: [CDI_USAGE], err: [] })
+  const cases: [string[], string][] = [
+    [[], 'cdi: expected patch, check or revert; see cdi --help'],
+    [['fix'], 'cdi: expected patch, check or revert, got "fix"; see cdi --help'],
+    [['check', '--watch'], 'cdi: --watch, --binary and --log-file apply to patch only'],
+    [['revert', '--binary', '/x'], 'cdi: --watch, --binary and --log-file apply to patch only'],
+    [['patch', '--binary', 'x'], 'cdi: --binary must be an absolute path'],
+    [['patch', '--bogus'], 'cdi: unknown option --bogus'],
+  ]
+  for (const [argv, message] of cases) t.same(run(argv), { code: 2, out: [], err: [`nvidia-procfs-hook: error: ${message}`] }, argv.join(' '))
+})
+
+t.test('patch refuses a binary that is not there: the entry would fail every GPU container', async t => {
+  const { specs, dir } = setup(t, { 'plain': 'x' })
+  const missing = run(['patch', specs])
+  t.equal(missing.code, 1)
+  t.match(missing.err, [/^nvidia-procfs-hook: error: cdi: \/usr\/bin\/nvidia-procfs-hook is not an executable file \(ENOENT\); install it or pass --binary/])
+  t.match(run(['patch', '--binary', dir, specs]).err, [/is not an executable file \(not a file\)/])
+  t.match(run(['patch', '--binary', join(specs, 'plain'), specs]).err, [/is not an executable file \(EACCES\)/])
+  t.equal(readFileSync(join(specs, SPECS[0] as string), 'utf8'), readFileSync(join(FIXTURES, SPECS[0] as string), 'utf8'), 'nothing written')
+})
+
+t.test('check, patch, check, patch again, revert', async t => {
+  const { specs, binary } = setup(t, { 'notes.txt': 'not a spec', 'none.yaml': 'kind: x/y\ncontainerEdits: {env: [A=1]}\n' })
+  mkdirSync(join(specs, 'sub.yaml'))
+  const first = run(['check', specs])
+  t.equal(first.code, 1, 'fresh NVIDIA specs need patching')
+  t.same(first.out, [
+    `${specs}/k8s-device-plugin.json: needs patching (1 hooks list without nvidia-procfs-hook before NVIDIA's hooks)`,
+    `${specs}/nvidia-cdi-hook.yaml: needs patching (1 hooks list without nvidia-procfs-hook before NVIDIA's hooks)`,
+    `${specs}/nvidia-ctk.yaml: needs patching (1 hooks list without nvidia-procfs-hook before NVIDIA's hooks)`,
+  ])
+  const modes = Object.fromEntries(SPECS.map(n => [n, statSync(join(specs, n)).mode]))
+  const patched = run(['patch', '--binary', binary, '--log-file', '/var/log/nph.log', specs])
+  t.same(patched, { code: 0, out: first.out.map(l => `patched ${l.split(':')[0]} (1 hooks list)`), err: [] })
+  t.match(readFileSync(join(specs, 'nvidia-ctk.yaml'), 'utf8'), `path: ${binary}, args: [nvidia-procfs-hook, hook, --stage, createContainer, --log-file, /var/log/nph.log]`)
+  for (const n of SPECS) t.equal(statSync(join(specs, n)).mode, modes[n], `${n}: mode kept`)
+  t.same(readdirSync(specs).sort(), [...SPECS, 'none.yaml', 'notes.txt', 'sub.yaml'].sort(), 'no temp file left')
+  t.same(run(['check', specs]), { code: 0, out: [], err: [] }, 'a patched spec passes check')
+  const before = SPECS.map(n => statSync(join(specs, n)).ino)
+  t.same(run(['patch', '--binary', binary, specs]), { code: 0, out: [], err: [] }, 'idempotent')
+  t.same(SPECS.map(n => statSync(join(specs, n)).ino), before, 'unchanged specs are not rewritten')
+  const reverted = run(['revert', specs])
+  t.same(reverted.out, first.out.map(l => `reverted ${l.split(':')[0]} (1 entry removed)`))
+  for (const n of SPECS) t.equal(readFileSync(join(specs, n), 'utf8'), readFileSync(join(FIXTURES, n), 'utf8'), `${n}: back to the original`)
+})
+
+t.test('FILE arguments, links, and files that cannot be handled', async t => {
+  const { specs, binary, dir } = setup(t, { 'broken.yaml': 'kind: [', 'any.name': readFileSync(join(FIXTURES, 'k8s-device-plugin.json'), 'utf8') })
+  const elsewhere = join(dir, 'elsewhere.yaml')
+  copyFileSync(join(FIXTURES, 'nvidia-ctk.yaml'), elsewhere)
+  symlinkSync(elsewhere, join(specs, 'link.yaml'))
+  symlinkSync(join(dir, 'gone'), join(specs, 'dangling.yaml'))
+  const res = run(['patch', '--binary', binary, specs, join(specs, 'any.name')])
+  t.equal(res.code, 1, 'a spec that could not be handled fails the run')
+  t.same(res.err, [
+    `nvidia-procfs-hook: error: ${specs}/broken.yaml: not valid YAML (Flow sequence in block collection must be sufficiently indented and end with a ] at line 1, column 8)`,
+    `nvidia-procfs-hook: error: ${specs}/dangling.yaml: does not exist`,
+  ])
+  t.same(res.out.map(l => l.replace(/ \(.*/, '')), [
+    `patched ${specs}/k8s-device-plugin.json`,
+    `patched ${specs}/link.yaml`,
+    `patched ${specs}/nvidia-cdi-hook.yaml`,
+    `patched ${specs}/nvidia-ctk.yaml`,
+    `patched ${specs}/any.name`,
+  ], 'the others are still patched')
+  t.equal(readFileSync(join(specs, 'broken.yaml'), 'utf8'), 'kind: [', 'the broken spec untouched')
+  t.ok(fs.lstatSync(join(specs, 'link.yaml')).isSymbolicLink(), 'the link stays a link')
+  t.match(readFileSync(elsewhere, 'utf8'), /nvidia-procfs-hook/, 'its target is patched')
+  t.same(run(['check', join(dir, 'nope')]), { code: 1, out: [], err: [`nvidia-procfs-hook: error: ${dir}/nope: does not exist`] })
+  t.same(run(['check', join(elsewhere, 'x')]), { code: 1, out: [], err: [`nvidia-procfs-hook: error: ${elsewhere}/x: ENOTDIR`] })
+})
+
+t.test('several hooks lists in one spec; a bug is one line, exit 1', async t => {
+  const { specs, binary } = setup(t)
+  const nvidia = { hookName: 'createContainer', path: '/usr/bin/nvidia-cdi-hook', args: ['nvidia-cdi-hook', 'update-ldcache'] }
+  const file = join(specs, 'two.json')
+  writeFileSync(file, JSON.stringify({ cdiVersion: '0.5.0', kind: 'nvidia.com/gpu', devices: [{ name: '0', containerEdits: { hooks: [nvidia] } }], containerEdits: { hooks: [nvidia] } }))
+  t.same(run(['patch', '--binary', binary, file]).out, [`patched ${file} (2 hooks lists)`])
+  t.same(run(['revert', file]).out, [`reverted ${file} (2 entries removed)`])
+  const nodeFs = require('node:fs') as typeof fs
+  const realFsync = nodeFs.fsyncSync
+  let calls = 0
+  // The directory's fsync (the second) fails with something that is not a HookError.
+  const fsync = t.capture(nodeFs, 'fsyncSync', (fd: number) => (++calls === 2 ? (() => { throw new Error('injected') })() : realFsync(fd)))
+  const res = run(['patch', '--binary', binary, file])
+  fsync.restore()
+  t.same(res, { code: 1, out: [], err: ['nvidia-procfs-hook: internal error: injected'] })
+})
+
+t.test('default directories: /etc/cdi and /var/run/cdi, absent ones skipped', async t => {
+  const { specs, binary } = setup(t)
+  const hideEtc = setSpecDir('/etc/cdi')
+  const hideRun = setSpecDir('/var/run/cdi')
+  t.same(run(['check']), { code: 0, out: [], err: [] })
+  t.same(run(['patch', '--watch', '--binary', binary]), { code: 1, out: [], err: ['nvidia-procfs-hook: error: cdi: nothing to watch: none of /etc/cdi, /var/run/cdi exists'] })
+  hideEtc()
+  t.teardown(hideRun)
+  t.teardown(setSpecDir('/etc/cdi', specs))
+  const res = run(['check'])
+  t.equal(res.code, 1)
+  t.same(res.out.map(l => l.split(':')[0]), SPECS.map(n => `/etc/cdi/${n}`).sort())
+})
+
+t.test('--watch re-patches rewritten specs, ignores its own writes, stops on SIGTERM', async t => {
+  const { specs, binary } = setup(t)
+  const fresh = readFileSync(join(FIXTURES, 'nvidia-ctk.yaml'), 'utf8')
+  const io = { out: [] as string[], err: [] as string[] }
+  const hookIO: HookIO = { ...processIO(), out: l => io.out.push(l), err: l => io.err.push(l) }
+  const listeners = () => [process.listenerCount('SIGTERM'), process.listenerCount('SIGINT')]
+  const before = listeners()
+  t.equal(main(['cdi', 'patch', '--watch', '--binary', binary, specs], hookIO), 0, 'returns; the watcher runs on')
+  t.equal(io.out.length, 4)
+  t.equal(io.out[3], `watching ${specs}`)
+  const patchedLines = () => io.out.filter(l => l.startsWith(`patched ${specs}/nvidia-ctk.yaml`)).length
+
+  // k8s-device-plugin style: a new file renamed over the spec.
+  writeFileSync(join(specs, '.tmp-new'), fresh)
+  renameSync(join(specs, '.tmp-new'), join(specs, 'nvidia-ctk.yaml'))
+  await until('the rename to be re-patched', () => patchedLines() === 2)
+  // In place, in two writes: one patch, after the writer is done.
+  writeFileSync(join(specs, 'nvidia-ctk.yaml'), fresh.slice(0, 100))
+  fs.appendFileSync(join(specs, 'nvidia-ctk.yaml'), fresh.slice(100))
+  await until('the rewrite to be re-patched', () => patchedLines() === 3)
+  writeFileSync(join(specs, 'notes.txt'), 'x')
+  await new Promise(r => setTimeout(r, DEBOUNCE_MS * 3))
+  t.equal(patchedLines(), 3, 'our own writes and other names cause nothing')
+  t.match(readFileSync(join(specs, 'nvidia-ctk.yaml'), 'utf8'), /nvidia-procfs-hook/)
+  fs.rmSync(join(specs, 'nvidia-ctk.yaml'))
+  await new Promise(r => setTimeout(r, DEBOUNCE_MS * 2))
+  t.same(io.err, [], 'a removed spec is no error')
+
+  // A change still in its quiet time when SIGTERM comes is dropped.
+  writeFileSync(join(specs, 'nvidia-ctk.yaml'), fresh)
+  await new Promise(r => setTimeout(r, DEBOUNCE_MS / 4))
+  process.emit('SIGTERM')
+  t.equal(io.out.at(-1), 'stopped watching')
+  writeFileSync(join(specs, 'k8s-device-plugin.json'), readFileSync(join(FIXTURES, 'k8s-device-plugin.json')))
+  await new Promise(r => setTimeout(r, DEBOUNCE_MS * 2))
+  t.equal(patchedLines(), 3, 'nothing after SIGTERM')
+  t.equal(io.out.filter(l => l.startsWith('patched')).length, 5)
+  t.equal(readFileSync(join(specs, 'nvidia-ctk.yaml'), 'utf8'), fresh)
+  t.same(listeners(), before, 'signal handlers removed')
+})
+
+t.test('--watch on a FILE watches that name only; a debounced burst is one patch', async t => {
+  const { specs, binary } = setup(t)
+  const file = join(specs, 'k8s-device-plugin.json')
+  const io = { out: [] as string[], err: [] as string[] }
+  const hookIO: HookIO = { ...processIO(), out: l => io.out.push(l), err: l => io.err.push(l) }
+  t.equal(main(['cdi', 'patch', '--watch', '--binary', binary, file], hookIO), 0)
+  t.same(io.out, [`patched ${file} (1 hooks list)`, `watching ${file}`])
+  const fresh = readFileSync(join(FIXTURES, 'k8s-device-plugin.json'), 'utf8')
+  for (let i = 0; i < 3; i++) writeFileSync(file, fresh)
+  writeFileSync(join(specs, 'nvidia-ctk.yaml'), readFileSync(join(FIXTURES, 'nvidia-ctk.yaml'), 'utf8') + '\n')
+  await until('the file to be re-patched', () => io.out.length === 3)
+  await new Promise(r => setTimeout(r, DEBOUNCE_MS * 2))
+  t.same(io.out.slice(2), [`patched ${file} (1 hooks list)`], 'once, and only that file')
+  process.emit('SIGINT')
+  t.equal(io.out.at(-1), 'stopped watching')
+})
+
+t.test('a watcher that fails is reported, and everything stops', async t => {
+  const watchers: fs.FSWatcher[] = []
+  // The module object itself (an import * is a frozen copy): what src/cdi.ts calls.
+  const nodeFs = require('node:fs') as typeof fs
+  const realWatch = nodeFs.watch
+  t.capture(nodeFs, 'watch', ((...args: Parameters<typeof fs.watch>) => {
+    const w = realWatch(...args)
+    watchers.push(w)
+    return w
+  }) as typeof fs.watch)
+  const { specs, binary } = setup(t)
+  const io = { out: [] as string[], err: [] as string[] }
+  const sigterm = process.listenerCount('SIGTERM')
+  t.equal(main(['cdi', 'patch', '--watch', '--binary', binary, specs, specs], { ...processIO(), out: l => io.out.push(l), err: l => io.err.push(l) }), 0)
+  t.equal(watchers.length, 2)
+  const closed = watchers.map(w => new Promise(r => w.on('close', r)))
+  watchers[0]?.emit('error', Object.assign(new Error('ENOSPC: inotify watch limit reached'), { code: 'ENOSPC' }))
+  t.equal(process.exitCode, 1)
+  process.exitCode = 0
+  t.same(io.err, [`nvidia-procfs-hook: error: watching ${specs}: ENOSPC: inotify watch limit reached`])
+  await Promise.all(closed)
+  t.equal(io.out.at(-1), 'stopped watching')
+  t.equal(process.listenerCount('SIGTERM'), sigterm, 'ours removed')
+})
