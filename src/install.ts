@@ -1,0 +1,334 @@
+import {
+  closeSync,
+  constants,
+  copyFileSync,
+  fchmodSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  realpathSync,
+  renameSync,
+  rmdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  type Stats,
+} from 'node:fs'
+import { basename, dirname, isAbsolute, join } from 'node:path'
+import { replaceFile } from './atomic-write'
+import { DEFAULT_SPEC_DIRS } from './cdi'
+import { parseSpec, type SpecDoc } from './cdi-spec'
+import { HOOKS_D_DIRS, MANIFEST, specFiles } from './doctor-checks'
+import { errorCode, errorText, HookError, UsageError } from './errors'
+import type { HookIO } from './hook'
+import { hostRootFrom } from './host-root'
+import { parseArgs } from './parse-args'
+import { DEFAULT_BINARY, HOOK_ENV, NAME, ourCdiHook } from './registration'
+
+export const DEFAULT_PREFIX = '/usr/local'
+
+/** The precreate file, in the first hooks.d directory: the one podman 4.3 reads by default. */
+export const HOOKS_FILE = `${HOOKS_D_DIRS[0] as string}/${NAME}.json`
+
+export const INSTALL_USAGE = `Usage: nvidia-procfs-hook install [--prefix DIR] [--cdi] [--hooks-d] [--host-root DIR] [--json]
+       nvidia-procfs-hook uninstall [--host-root DIR] [--json]
+
+install copies this executable to PREFIX/bin/${NAME} and records every
+file it writes in ${MANIFEST}; uninstall undoes exactly
+that. Each file is written beside its place and renamed into it, so an
+interrupted run leaves each file old or new: run it again to finish. Files
+it did not write are never replaced. One line per file changed.
+
+Options:
+  --prefix DIR      install: where bin/${NAME} goes (default ${DEFAULT_PREFIX})
+  --hooks-d         install: also write ${HOOKS_FILE}
+                    (podman's precreate stage) running the installed binary
+  --cdi             install: also patch the CDI specs in ${DEFAULT_SPEC_DIRS.join(' and ')}
+                    to run the installed binary first (cdi patch --binary)
+  --host-root DIR   act on the host whose / is mounted at DIR (a pod's /host)
+  --json            one JSON object: {changed: [{action, path}], binary}
+Exit: 0 done, 1 failed, 2 usage.
+`
+
+/** What install wrote, as host paths: what uninstall removes or reverts. */
+export interface Manifest {
+  files: string[]
+  dirs: string[]
+  specs: string[]
+}
+
+/** The hooks.d file for podman's precreate stage, running `binary`. */
+export const hooksFileFor = (binary: string): string =>
+  `${JSON.stringify(
+    {
+      version: '1.0.0',
+      hook: { path: binary, args: [NAME, 'precreate', ...(binary === DEFAULT_BINARY ? [] : ['--binary', binary])], env: [...HOOK_ENV] },
+      when: { always: true },
+      stages: ['precreate'],
+    },
+    null,
+    2,
+  )}\n`
+
+interface Change {
+  action: string
+  path: string
+  /** patched: how many hooks lists got our entry. */
+  lists?: number
+}
+
+const strings = (v: unknown) => (Array.isArray(v) ? v.filter((s): s is string => typeof s === 'string') : [])
+
+const readManifest = (file: string): Manifest => {
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (er) {
+    if (errorCode(er) === 'ENOENT') return { files: [], dirs: [], specs: [] }
+    throw new HookError(`cannot read ${file}: ${errorText(er)}`)
+  }
+  try {
+    const m = JSON.parse(text) as Record<string, unknown>
+    return { files: strings(m.files), dirs: strings(m.dirs), specs: strings(m.specs) }
+  } catch {
+    throw new HookError(`${file} is not JSON; it lists what install wrote: repair it or remove what it names by hand`)
+  }
+}
+
+/** Same bytes? Read in chunks: the executable is over 100 MB. */
+const sameContent = (a: string, b: string): boolean => {
+  if (statSync(a).size !== statSync(b).size) return false
+  const fa = openSync(a, constants.O_RDONLY)
+  const fb = openSync(b, constants.O_RDONLY)
+  try {
+    const ba = Buffer.alloc(1 << 20)
+    const bb = Buffer.alloc(1 << 20)
+    for (;;) {
+      const n = readSync(fa, ba, 0, ba.length, null)
+      if (n === 0) return true
+      readSync(fb, bb, 0, n, null)
+      if (!ba.subarray(0, n).equals(bb.subarray(0, n))) return false
+    }
+  } finally {
+    closeSync(fa)
+    closeSync(fb)
+  }
+}
+
+const fsyncDir = (dir: string) => {
+  const fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY)
+  try {
+    fsyncSync(fd)
+  } finally {
+    closeSync(fd)
+  }
+}
+
+/**
+ * Puts a file in place whole: `fill` writes a temp file beside it, which
+ * gets `mode`, is fsynced and renamed over `path`.
+ */
+const writeAtomically = (path: string, mode: number, fill: (tmp: string) => void) => {
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`)
+  try {
+    fill(tmp)
+    const fd = openSync(tmp, constants.O_RDONLY | constants.O_NOFOLLOW)
+    try {
+      fchmodSync(fd, mode)
+      fsyncSync(fd)
+    } finally {
+      closeSync(fd)
+    }
+    renameSync(tmp, path)
+  } catch (er) {
+    rmSync(tmp, { force: true })
+    throw new HookError(`cannot write ${path}: ${errorText(er)}`)
+  }
+  fsyncDir(dirname(path))
+}
+
+const writeManifest = (file: string, m: Manifest) =>
+  writeAtomically(file, 0o644, tmp => writeFileSync(tmp, `${JSON.stringify(m, null, 2)}\n`, { flag: 'wx' }))
+
+/** The directories above `dir` (a host path) that do not exist yet, outermost first. */
+const missingDirs = (at: (p: string) => string, dir: string): string[] => {
+  const out: string[] = []
+  for (let d = dir; d !== '/' && statSync(at(d), { throwIfNoEntry: false }) === undefined; d = dirname(d)) out.unshift(d)
+  return out
+}
+
+const union = (a: string[], b: string[]) => [...new Set([...a, ...b])]
+
+/** The executable to copy: this one, or, under Node, the one `npm run build` made beside dist/cli.js. */
+const sourceExecutable = (self: string[]): string => {
+  const [exec, script] = self
+  if (script === undefined) return exec as string
+  const built = join(dirname(realpathSync(script)), NAME)
+  if (!statSync(built, { throwIfNoEntry: false })?.isFile()) {
+    throw new HookError(
+      `install: this is ${NAME} running under Node, and ${built} (the single executable to install) does not exist; run \`npm run build\` first, or run install from the executable`,
+    )
+  }
+  return built
+}
+
+interface FilePlan {
+  path: string
+  action: string
+  mode: number
+  /** Whether the file in place already has this content. */
+  same: () => boolean
+  fill: (tmp: string) => void
+}
+
+interface SpecPlan {
+  path: string
+  real: string
+  before: Stats
+  doc: SpecDoc
+  lists: number
+}
+
+const report = (io: HookIO, json: boolean, changes: Change[], extra: Record<string, unknown>, none: string) => {
+  if (json) io.out(JSON.stringify({ changed: changes, ...extra }))
+  else if (!changes.length) io.out(none)
+  else for (const c of changes) io.out(`${c.action} ${c.path}${c.lists === undefined ? '' : ` (${c.lists} hooks list${c.lists === 1 ? '' : 's'})`}`)
+}
+
+export const installCommand = (argv: string[], io: HookIO): number => {
+  const flags = parseArgs(argv, { string: ['prefix', 'host-root'], boolean: ['cdi', 'hooks-d', 'json'] }, 'install')
+  if (flags.help) {
+    io.out(INSTALL_USAGE)
+    return 0
+  }
+  if (flags._.length) throw new UsageError(`install: unexpected argument ${JSON.stringify(flags._[0])}`)
+  const prefix = (flags.prefix as string | undefined) ?? DEFAULT_PREFIX
+  if (!isAbsolute(prefix)) throw new UsageError('install: --prefix must be an absolute path')
+  const root = hostRootFrom(flags, 'install')
+  const at = (p: string) => join(root, p)
+  const source = sourceExecutable(io.self)
+  const binary = join(prefix, 'bin', NAME)
+  const manifest = readManifest(at(MANIFEST))
+
+  const files: FilePlan[] = [
+    {
+      path: binary,
+      action: 'installed',
+      mode: 0o755,
+      same: () => sameContent(source, at(binary)),
+      fill: tmp => copyFileSync(source, tmp, constants.COPYFILE_EXCL),
+    },
+  ]
+  if (flags['hooks-d']) {
+    const text = hooksFileFor(binary)
+    files.push({
+      path: HOOKS_FILE,
+      action: 'wrote',
+      mode: 0o644,
+      same: () => readFileSync(at(HOOKS_FILE), 'utf8') === text,
+      fill: tmp => writeFileSync(tmp, text, { flag: 'wx' }),
+    })
+  }
+  const toWrite = files.filter(f => {
+    if (statSync(at(f.path), { throwIfNoEntry: false }) === undefined) return true
+    if (f.same()) return false
+    if (!manifest.files.includes(f.path)) {
+      throw new HookError(`install: ${at(f.path)} exists and was not written by install (a package's? see dpkg -S ${f.path}); remove it or choose another --prefix`)
+    }
+    return true
+  })
+
+  let failed = false
+  const specs: SpecPlan[] = []
+  if (flags.cdi) {
+    const entry = ourCdiHook({ binary })
+    for (const path of specFiles({ root })) {
+      try {
+        const real = realpathSync(at(path))
+        const before = statSync(real)
+        const doc = parseSpec(readFileSync(real, 'utf8'), at(path))
+        const lists = doc.patch(entry)
+        if (lists) specs.push({ path, real, before, doc, lists })
+      } catch (er) {
+        failed = true
+        io.err(`nvidia-procfs-hook: error: install: ${er instanceof HookError ? er.message : `${at(path)}: ${errorText(er)}`}`)
+      }
+    }
+  }
+
+  // The manifest first: an interrupted run must leave uninstall knowing every file it may have written.
+  const dirs = [...new Set([dirname(MANIFEST), ...toWrite.map(f => dirname(f.path))].flatMap(d => missingDirs(at, d)))]
+  const next: Manifest = {
+    files: union(manifest.files, toWrite.map(f => f.path)),
+    dirs: union(manifest.dirs, dirs),
+    specs: union(manifest.specs, specs.map(s => s.path)),
+  }
+  const changes: Change[] = []
+  for (const d of dirs) mkdirSync(at(d), { mode: 0o755 })
+  if (JSON.stringify(next) !== JSON.stringify(manifest)) {
+    writeManifest(at(MANIFEST), next)
+    changes.push({ action: 'recorded', path: at(MANIFEST) })
+  }
+  for (const f of toWrite) {
+    writeAtomically(at(f.path), f.mode, f.fill)
+    changes.push({ action: f.action, path: at(f.path) })
+  }
+  for (const s of specs) {
+    try {
+      replaceFile(s.real, s.doc.toString(), s.before)
+      changes.push({ action: 'patched', path: at(s.path), lists: s.lists })
+    } catch (er) {
+      if (!(er instanceof HookError)) throw er
+      failed = true
+      io.err(`nvidia-procfs-hook: error: install: ${er.message}`)
+    }
+  }
+  report(io, flags.json, changes, { binary }, `${at(binary)} is installed; nothing to change`)
+  return failed ? 1 : 0
+}
+
+export const uninstallCommand = (argv: string[], io: HookIO): number => {
+  const flags = parseArgs(argv, { string: ['host-root'], boolean: ['json'] }, 'uninstall')
+  if (flags.help) {
+    io.out(INSTALL_USAGE)
+    return 0
+  }
+  if (flags._.length) throw new UsageError(`uninstall: unexpected argument ${JSON.stringify(flags._[0])}`)
+  const root = hostRootFrom(flags, 'uninstall')
+  const at = (p: string) => join(root, p)
+  if (statSync(at(MANIFEST), { throwIfNoEntry: false }) === undefined) {
+    report(io, flags.json, [], {}, `nothing to uninstall: ${at(MANIFEST)} does not exist`)
+    return 0
+  }
+  const manifest = readManifest(at(MANIFEST))
+  const changes: Change[] = []
+  // Specs first: none may be left running a binary that is gone.
+  for (const path of manifest.specs) {
+    if (statSync(at(path), { throwIfNoEntry: false }) === undefined) continue
+    const real = realpathSync(at(path))
+    const before = statSync(real)
+    const doc = parseSpec(readFileSync(real, 'utf8'), at(path))
+    if (!doc.revert()) continue
+    replaceFile(real, doc.toString(), before)
+    changes.push({ action: 'reverted', path: at(path) })
+  }
+  for (const path of [...manifest.files].reverse()) {
+    if (statSync(at(path), { throwIfNoEntry: false }) === undefined) continue
+    rmSync(at(path))
+    changes.push({ action: 'removed', path: at(path) })
+  }
+  rmSync(at(MANIFEST))
+  changes.push({ action: 'removed', path: at(MANIFEST) })
+  for (const dir of [...manifest.dirs].reverse()) {
+    try {
+      rmdirSync(at(dir))
+    } catch (er) {
+      // Someone else's files are in it now, or it is already gone: leave it.
+      if (!['ENOTEMPTY', 'EEXIST', 'ENOENT'].includes(errorCode(er) as string)) throw er
+    }
+  }
+  report(io, flags.json, changes, {}, '')
+  return 0
+}
