@@ -12,6 +12,9 @@ export const USAGE = `Usage:
   nvidia-procfs-hook unmount --rootfs DIR             undo a standalone run
   nvidia-procfs-hook precreate < config > config      podman's precreate stage (hooks.d)
   nvidia-procfs-hook cdi patch|check|revert [--watch] [SPEC|DIR...]
+  nvidia-procfs-hook doctor [--json]                  is this host ready? what to fix
+  nvidia-procfs-hook install [--cdi] [--hooks-d]      copy this executable into place, register it
+  nvidia-procfs-hook uninstall                        undo exactly what install did
   nvidia-procfs-hook --help | --version
 
 ${HOOK_USAGE.slice(HOOK_USAGE.indexOf('\n\n') + 2)}`
@@ -35,6 +38,9 @@ export const main = (argv: string[], io: HookIO): number => {
     if (first === 'precreate') return precreateCommand(rest, io)
     // Required here, not imported: cdi loads yaml, which the hook's start-up must not pay for.
     if (first === 'cdi') return (require('./cdi') as typeof import('./cdi')).cdiCommand(rest, io)
+    if (first === 'doctor') return (require('./doctor') as typeof import('./doctor')).doctorCommand(rest, io)
+    if (first === 'install') return (require('./install') as typeof import('./install')).installCommand(rest, io)
+    if (first === 'uninstall') return (require('./install') as typeof import('./install')).uninstallCommand(rest, io)
     if (first === undefined || first.startsWith('-')) return hookCommand(argv, io)
     throw new HookError(`unknown command ${JSON.stringify(first)}; see --help`, 2)
   } catch (er) {
