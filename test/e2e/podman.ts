@@ -1,0 +1,211 @@
+import t, { type Test } from 'tap'
+import { enterPrivateMountNamespace } from '../harness/private-ns'
+enterPrivateMountNamespace()
+
+import { spawnSync } from 'node:child_process'
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { basename, join, resolve } from 'node:path'
+import { writeBusyboxRootfs } from '../harness/busybox-rootfs'
+import { setSpecDir } from '../harness/cdi-dirs'
+import { mountFakeDriver, unmountFakeDriver } from '../harness/fake-driver'
+import { configCapture, hideHybridCgroup2, podman } from '../harness/podman'
+import { detachUnder, mountsUnder } from '../harness/scratch'
+import { isNvidiaHook, isOurHook, ourHook } from '../../src/registration'
+
+// podman 4.3 with runc 1.1.5 and crun 1.8.1 from Debian, a CDI spec of
+// NVIDIA's shape whose NVIDIA hook is the stand-in (named nvidia-ctk), and
+// our entry brought in two ways: the hooks.d precreate file, or `cdi patch`.
+// A createContainer hook from hooks.d (podman appends those after CDI's)
+// captures the config.json the runtime got.
+const EXE = resolve('dist/nvidia-procfs-hook')
+const STAND_IN = resolve('test/harness/nvidia-hook-stand-in.mjs')
+const GOFER = resolve('test/harness/gofer-emulation.mjs')
+const RUNTIMES = ['runc', 'crun'] as const
+
+const work = mkdtempSync(join(tmpdir(), 'nph-e2e-podman-'))
+t.teardown(() => {
+  detachUnder(work)
+  rmSync(work, { recursive: true, force: true })
+})
+hideHybridCgroup2()
+// Under runc/crun the container gets a fresh procfs before createContainer,
+// and a fake driver tree cannot enter the kernel's procfs: with
+// ModifyDeviceFiles 1 the stand-in would fail there on any host without a
+// real driver (shown below). 0 sends it down its "nothing to do" path.
+mountFakeDriver(0)
+
+const rootfs = join(work, 'rootfs')
+writeBusyboxRootfs(rootfs)
+const bin = join(work, 'bin')
+mkdirSync(bin)
+symlinkSync(STAND_IN, join(bin, 'nvidia-ctk'))
+const OTHER = { path: '/usr/bin/true', args: ['true'], env: ['OTHER_VENDOR=1'] }
+const NVIDIA = { path: join(bin, 'nvidia-ctk'), args: ['nvidia-ctk', 'hook', 'disable-device-node-modification'], env: ['NVIDIA_CTK_DEBUG=false'] }
+const flow = (h: { path: string; args: string[]; env: string[] }) => `{hookName: createContainer, path: ${h.path}, args: [${h.args.join(', ')}], env: [${h.env.join(', ')}]}`
+const SPEC = `# NVIDIA's shape (nvidia-ctk cdi generate), its hook a stand-in; another vendor's hook first
+cdiVersion: 0.5.0
+kind: nvidia.com/gpu
+devices:
+- name: "0"
+  containerEdits:
+    env: [GPU_UNDER_TEST=0]
+- name: all
+  containerEdits:
+    env: [GPU_UNDER_TEST=all]
+containerEdits:
+  env: [NVIDIA_VISIBLE_DEVICES=void]
+  hooks:
+  - ${flow(OTHER)}
+  - ${flow(NVIDIA)}
+`
+const cdi = join(work, 'cdi')
+mkdirSync(cdi)
+const specFile = join(cdi, 'nvidia.yaml')
+writeFileSync(specFile, SPEC)
+t.teardown(setSpecDir('/etc/cdi', cdi))
+t.teardown(setSpecDir('/var/run/cdi'))
+
+const log = join(work, 'hook.log')
+const captured = join(work, 'captured')
+const capture = configCapture(work, captured)
+const ours = ourHook({ binary: EXE, logFile: log })
+
+// The shipped precreate file, pointed at this build and a log.
+const shipped = JSON.parse(readFileSync('hooks.d/nvidia-procfs-hook.json', 'utf8'))
+const hooksDir = (name: string, files: Record<string, unknown>) => {
+  const dir = join(work, name)
+  mkdirSync(dir)
+  for (const [f, v] of Object.entries(files)) writeFileSync(join(dir, f), JSON.stringify(v))
+  return dir
+}
+const withPrecreate = hooksDir('hooks-precreate', {
+  'nvidia-procfs-hook.json': { ...shipped, hook: { ...shipped.hook, path: EXE, args: [...shipped.hook.args, '--binary', EXE, '--log-file', log] } },
+  'zz-capture.json': capture,
+})
+const captureOnly = hooksDir('hooks-capture', { 'zz-capture.json': capture })
+
+const pm = podman(join(work, 'podman'))
+const kind = (h: { path: string }) => (isOurHook(h) ? 'ours' : isNvidiaHook(h) ? 'nvidia' : h.path === capture.hook.path ? 'capture' : h.path)
+
+interface Run {
+  config: { hooks: { createContainer: { path: string }[] } }
+  records: Record<string, unknown>[]
+  id: string
+  stdout: string
+}
+
+/** One container; returns the config.json the runtime ran and our hook's log records. */
+const runContainer = (t: Test, runtime: (typeof RUNTIMES)[number], dir: string, expectStart = true): Run => {
+  rmSync(captured, { recursive: true, force: true })
+  mkdirSync(captured)
+  writeFileSync(log, '')
+  const res = pm.run({ runtime, hooksDir: dir, device: 'nvidia.com/gpu=0', rootfs, argv: ['/bin/sh', '-c', 'echo container-started; echo "GPU_UNDER_TEST=$GPU_UNDER_TEST"'] })
+  if (expectStart) {
+    t.equal(res.status, 0, `${runtime}: podman run exits 0 (${res.stderr.trim()})`)
+    t.match(res.stdout, /container-started\nGPU_UNDER_TEST=0\n/, `${runtime}: the container started, with the CDI device's edits`)
+  }
+  const [file] = readdirSync(captured)
+  const records = readFileSync(log, 'utf8').split('\n').filter(Boolean).map(l => JSON.parse(l) as Record<string, unknown>)
+  return { config: file ? JSON.parse(readFileSync(join(captured, file), 'utf8')) : undefined, records, id: basename(file ?? '', '.json'), stdout: res.stdout + res.stderr }
+}
+
+const checkRun = (t: Test, runtime: string, run: Run) => {
+  const list = run.config.hooks.createContainer
+  t.same(list.map(kind), ['/usr/bin/true', 'ours', 'nvidia', 'capture'], `${runtime}: our entry right before NVIDIA's, after the other vendor's`)
+  t.same(list[1], ours, `${runtime}: exactly our entry (absolute binary, fixed env, log file)`)
+  t.same(list[2], NVIDIA, `${runtime}: NVIDIA's entry untouched`)
+  t.equal(run.records.length, 1, `${runtime}: our hook ran once`)
+  t.match(run.records[0], {
+    id: run.id,
+    stage: 'createContainer',
+    rootfs,
+    action: 'skipped',
+    reason: /proc is a procfs without driver\/nvidia; never mounting over a procfs$/,
+    exitCode: 0,
+  }, `${runtime}: it found the runtime's fresh procfs and skipped`)
+}
+
+const configs: Record<string, Run['config']> = {}
+
+t.test('hooks.d precreate: podman puts our entry right before NVIDIA\'s CDI hook', async t => {
+  for (const runtime of RUNTIMES) {
+    const run = runContainer(t, runtime, withPrecreate)
+    checkRun(t, runtime, run)
+    configs[`precreate-${runtime}`] = run.config
+  }
+  t.equal(readFileSync(specFile, 'utf8'), SPEC, 'the spec itself is not touched')
+})
+
+t.test('cdi check fails on the fresh spec; cdi patch fixes it; check passes', async t => {
+  const cli = (...args: string[]) => spawnSync(EXE, ['cdi', ...args], { encoding: 'utf8' })
+  const fresh = cli('check', cdi)
+  t.equal(fresh.status, 1)
+  t.equal(fresh.stdout, `${specFile}: needs patching (1 hooks list without nvidia-procfs-hook before NVIDIA's hooks)\n`)
+  const patched = cli('patch', '--binary', EXE, '--log-file', log)
+  t.equal(patched.status, 0, patched.stderr)
+  t.equal(patched.stdout, `patched /etc/cdi/nvidia.yaml (1 hooks list)\n`, 'the default directories, as podman sees them')
+  t.equal(readFileSync(specFile, 'utf8'), SPEC.replace(`  - ${flow(NVIDIA)}`, `  - ${flow(ours)}\n  - ${flow(NVIDIA)}`), 'one line added')
+  const again = cli('check')
+  t.equal(again.status, 0, 'a patched spec passes check')
+  t.equal(again.stdout, '')
+  t.equal(cli('patch', '--binary', EXE, '--log-file', log).stdout, '', 'patching again changes nothing')
+})
+
+t.test('patched spec: podman puts our entry right before NVIDIA\'s CDI hook', async t => {
+  for (const runtime of RUNTIMES) {
+    const run = runContainer(t, runtime, captureOnly)
+    checkRun(t, runtime, run)
+    configs[`patched-${runtime}`] = run.config
+  }
+})
+
+t.test('patched spec and precreate together: precreate passes the config through, our hook runs once', async t => {
+  const run = runContainer(t, 'runc', withPrecreate)
+  checkRun(t, 'runc', run)
+  t.same(mountsUnder(work), [], 'podman --rm left nothing mounted')
+})
+
+t.test('not pretended: under runc a fake driver with ModifyDeviceFiles 1 fails the stand-in, our hook or not', async t => {
+  unmountFakeDriver()
+  mountFakeDriver(1)
+  t.teardown(() => {
+    unmountFakeDriver()
+    mountFakeDriver(0)
+  })
+  const run = runContainer(t, 'runc', captureOnly, false)
+  t.match(run.stdout, /failed to mount modified params file: open o_path procfd: open .*\/proc\/driver\/nvidia\/params: no such file or directory/)
+  t.match(run.records[0], { action: 'skipped', reason: /never mounting over a procfs/ }, 'we refuse to mount over the real procfs')
+  t.notOk(run.stdout.includes('container-started'))
+})
+
+t.test('gofer emulation (the runsc path) on the configs podman generated', async t => {
+  unmountFakeDriver()
+  mountFakeDriver(1)
+  t.teardown(unmountFakeDriver)
+  for (const [name, config] of Object.entries(configs)) {
+    if (!name.endsWith('-runc')) continue
+    for (const registered of [false, true]) {
+      const bundle = mkdtempSync(join(work, 'gofer-'))
+      writeBusyboxRootfs(join(bundle, 'rootfs'))
+      // Its createContainer hooks in their order, less the capture (and ours, for the control run).
+      const hooks = config.hooks.createContainer.filter(h => kind(h) !== 'capture' && (registered || !isOurHook(h)))
+      writeFileSync(join(bundle, 'config.json'), JSON.stringify({ ...config, root: { path: 'rootfs' }, hooks: { createContainer: hooks } }))
+      writeFileSync(log, '')
+      const res = spawnSync(process.execPath, [GOFER, bundle, `gofer-${name}`], { encoding: 'utf8' })
+      const what = `${name}, ${registered ? 'with' : 'without'} our entry`
+      if (!registered) {
+        t.equal(res.status, 1, `${what}: the gofer fails`)
+        t.match(res.stderr, `open ${bundle}/rootfs/proc/driver/nvidia/params: no such file or directory`, `${what}: the stand-in hits ENOENT`)
+        t.equal(readFileSync(log, 'utf8'), '')
+      } else {
+        t.equal(res.status, 0, `${what}: the gofer succeeds (${res.stderr.trim()})`)
+        const report = JSON.parse(res.stdout)
+        t.match(report.params, /^ModifyDeviceFiles: 0$/m, `${what}: NVIDIA's hook put its modified params in place`)
+        t.match(report.mounts, [{ mountPoint: '/proc/driver/nvidia', options: /^ro,nosuid,nodev,noexec/ }], `${what}: over our read-only bind`)
+        t.match(JSON.parse(readFileSync(log, 'utf8')), { stage: 'createContainer', action: 'mounted', rootfs: `${bundle}/rootfs` })
+      }
+      t.same(mountsUnder(bundle), [], `${what}: nothing mounted here (the gofer's namespace is its own)`)
+    }
+  }
+})
