@@ -1,5 +1,5 @@
+import { fstatSync } from 'node:fs'
 import { isSea } from 'node:sea'
-import { isatty } from 'node:tty'
 import { version } from '../package.json'
 import { HookError } from './errors'
 import { HOOK_USAGE, hookCommand, type HookIO } from './hook'
@@ -57,7 +57,9 @@ export const main = (argv: string[], io: HookIO): number => {
 
 export const processIO = (): HookIO => ({
   stdin: 0,
-  isTTY: fd => isatty(fd),
+  // Only a character device can be a terminal; runtimes give a pipe or a file,
+  // so tty (which loads net, ~8 ms) is required only when it can matter.
+  isTTY: fd => fstatSync(fd).isCharacterDevice() && (require('node:tty') as typeof import('node:tty')).isatty(fd),
   out: line => process.stdout.write(line.endsWith('\n') ? line : line + '\n'),
   err: line => process.stderr.write(line.endsWith('\n') ? line : line + '\n'),
   probe: procProbe,

