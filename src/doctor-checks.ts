@@ -115,7 +115,7 @@ export const driverCheck = (host: Host): Finding => {
   return {
     check: 'driver',
     status: 'ok',
-    summary: `${'text' in ver ? ver.text.split('\n')[0]?.replace(/^NVRM version: */, '').trim() : ver.why}; ModifyDeviceFiles: ${
+    summary: `${'text' in ver ? ver.text.split('\n')[0]?.replace(/^NVRM version: */, '').replace(/\s+/g, ' ').trim() : ver.why}; ModifyDeviceFiles: ${
       modify ?? ('text' in params ? 'not set' : params.why)
     }${what}`,
   }
@@ -220,8 +220,8 @@ export const specFiles = (host: Host): string[] => DEFAULT_SPEC_DIRS.flatMap(d =
 
 /** The paths our entries in a spec run (parseSpec has checked its shape). */
 const ourPaths = (text: string): string[] => {
-  const spec = parse(text) as Record<string, unknown>
-  const edits = [spec.containerEdits, ...(Array.isArray(spec.devices) ? spec.devices.map(d => (isObject(d) ? d.containerEdits : undefined)) : [])]
+  const spec = parse(text) as { containerEdits?: unknown; devices?: { containerEdits?: unknown }[] | null }
+  const edits = [spec.containerEdits, ...(spec.devices ?? []).map(d => d.containerEdits)]
   return edits.flatMap(e => (isObject(e) && Array.isArray(e.hooks) ? e.hooks.filter(isOurHook).map(h => String((h as { path: unknown }).path)) : []))
 }
 
@@ -288,6 +288,7 @@ export const hooksDCheck = (host: Host, binary: string): Finding[] => {
     const text = readText(host, file, 'hooks.d file')
     try {
       if ('why' in text) throw new HookError(text.why)
+      // parseHooksFile throws only HookErrors.
       const parsed = parseHooksFile(text.text, file)
       if (!isOurHook(parsed.hook)) continue
       ours = true
@@ -299,9 +300,9 @@ export const hooksDCheck = (host: Host, binary: string): Finding[] => {
         ...(ok ? {} : { fix: `${NAME} install --hooks-d   # or remove ${file}` }),
       })
     } catch (er) {
-      if (!(er instanceof HookError)) throw er
       // parseHooksFile names the defects that make podman refuse every container.
-      findings.push({ check: 'hooks.d', status: /fails every container/.test(er.message) ? 'fail' : 'warn', summary: er.message, fix: `fix or remove ${file}` })
+      const { message } = er as HookError
+      findings.push({ check: 'hooks.d', status: /fails every container/.test(message) ? 'fail' : 'warn', summary: message, fix: `fix or remove ${file}` })
     }
   }
   if (!ours) {

@@ -1,0 +1,418 @@
+import t, { type Test } from 'tap'
+import { chmodSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { version } from '../../package.json'
+import { main, processIO } from '../../src/cli'
+import { DOCTOR_USAGE } from '../../src/doctor'
+import { runscHooks, VERSION_TIMEOUT_MS, type Finding } from '../../src/doctor-checks'
+import type { HookIO } from '../../src/hook'
+import { ourCdiHook } from '../../src/registration'
+
+const FIXTURES = join(__dirname, '../fixtures/cdi')
+
+/** Realistic `--version` text, as each runtime prints it. */
+const RUNSC = (v: string) => `runsc version ${v}\nspec: 1.1.0-rc.1\n`
+const RUNC = 'runc version 1.1.5+ds1\ncommit: 1.1.5+ds1-1+deb12u1\nspec: 1.0.2-dev\ngo: go1.19.8\nlibseccomp: 2.5.4\n'
+const CRUN = 'crun version 1.8.1\ncommit: f8a096be060b22ccd3d5f3ebe44108517fbf6c30\nrundir: /run/crun\nspec: 1.0.0\n+SYSTEMD +SELINUX +APPARMOR +CAP +SECCOMP +EBPF +YAJL\n'
+const DRIVER_VERSION =
+  'NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  580.126.20  Release Build  (dvs-builder@U22-I3-AF03-09-1)  Thu Jan  8 06:15:33 UTC 2026\nGCC version:  gcc version 12.2.0 (Debian 12.2.0-14)\n'
+const PARAMS = (modify: string) => `ResmanDebugLevel: 4294967295\nRmLogonRC: 1\nModifyDeviceFiles: ${modify}\nDeviceFileUID: 0\nRegistryDwords: ""\n`
+const HOOKS_FILE = (path = '/usr/bin/nvidia-procfs-hook') =>
+  JSON.stringify({ version: '1.0.0', hook: { path, args: ['nvidia-procfs-hook', 'precreate'], env: ['PATH=/usr/bin'] }, when: { always: true }, stages: ['precreate'] })
+
+const script = (body: string) => `#!/bin/sh\n${body}\n`
+const printing = (text: string) => script(`cat <<'EOF'\n${text}EOF`)
+
+type Layout = Record<string, string | null>
+
+/** A host that passes every check; tests change or remove (null) paths from it. */
+const readyHost = (): Layout => ({
+  'proc/driver/nvidia/version': DRIVER_VERSION,
+  'proc/driver/nvidia/params': PARAMS('1'),
+  'proc/self/status': 'Name:\tnode\nCapInh:\t0000000000000000\nCapPrm:\t000001ffffffffff\nCapEff:\t000001ffffffffff\n',
+  'usr/bin/mount': script('exit 0'),
+  'usr/bin/umount': script('exit 0'),
+  'usr/bin/nsenter': script('exit 0'),
+  'usr/bin/flock': script('exit 0'),
+  'usr/bin/runsc': printing(RUNSC('release-20260520.0')),
+  'usr/sbin/runc': printing(RUNC),
+  'usr/bin/crun': printing(CRUN),
+  'usr/bin/nvidia-procfs-hook': printing(`nvidia-procfs-hook ${version} (node v26.12.1)\n`),
+  'etc/cdi/nvidia.yaml': patched('nvidia-ctk.yaml'),
+  'usr/share/containers/oci/hooks.d/nvidia-procfs-hook.json': HOOKS_FILE(),
+  'usr/share/containers/oci/hooks.d/oci-nvidia-hook.json': JSON.stringify({
+    version: '1.0.0',
+    hook: { path: '/usr/bin/nvidia-container-runtime-hook', args: ['nvidia-container-runtime-hook', 'prestart'], env: ['PATH=/usr/bin'] },
+    when: { always: true, commands: ['.*'] },
+    stages: ['prestart'],
+  }),
+})
+
+/** A fixture spec with our entry inserted (as `cdi patch` would), running `binary`. */
+function patched(fixture: string, binary = '/usr/bin/nvidia-procfs-hook') {
+  const text = readFileSync(join(FIXTURES, fixture), 'utf8')
+  const entry = JSON.stringify(ourCdiHook({ binary }))
+  return text.replace(/^(  )- \{hookName: createContainer, path: \/usr\/bin\/nvidia-ctk/m, `$1- ${entry}\n$&`)
+}
+
+const makeHost = (t: Test, layout: Layout): string => {
+  const root = t.testdir({})
+  for (const [path, content] of Object.entries(layout)) {
+    if (content === null) continue
+    const file = join(root, path)
+    mkdirSync(dirname(file), { recursive: true })
+    writeFileSync(file, content)
+    if (content.startsWith('#!')) chmodSync(file, 0o755)
+  }
+  return root
+}
+
+const run = (argv: string[]) => {
+  const out: string[] = []
+  const err: string[] = []
+  const io: HookIO = { ...processIO(), out: l => out.push(l), err: l => err.push(l) }
+  return { code: main(['doctor', ...argv], io), out, err }
+}
+
+interface Report {
+  ready: boolean
+  version: string
+  hostRoot: string
+  findings: Finding[]
+}
+
+const doctorJSON = (root: string) => {
+  const res = run(['--json', '--host-root', root])
+  if (res.err.length) throw new Error(res.err.join("\n"))
+  return { code: res.code, ...(JSON.parse(res.out[0] as string) as Report) }
+}
+
+const finding = (r: Report, check: string) => r.findings.filter(f => f.check === check)
+
+t.test('usage', async t => {
+  t.same(run(['--help']), { code: 0, out: [DOCTOR_USAGE], err: [] })
+  t.same(run(['now']), { code: 2, out: [], err: ['nvidia-procfs-hook: error: doctor: unexpected argument "now"'] })
+  t.same(run(['--host-root', 'x']), { code: 2, out: [], err: ['nvidia-procfs-hook: error: doctor: --host-root must be an absolute path'] })
+  t.same(run(['--host-root', '/nonexistent']), { code: 2, out: [], err: ['nvidia-procfs-hook: error: doctor: --host-root /nonexistent is not a directory'] })
+})
+
+t.test('this machine, as it is: a verdict either way', async t => {
+  const { code, out } = run([])
+  t.match(out.join('\n'), new RegExp(`^nvidia-procfs-hook ${version} doctor\n`))
+  t.equal(code, /\nREADY/.test(out.join('\n')) ? 0 : 1)
+})
+
+t.test('problems and warnings are counted', async t => {
+  const layout = { ...readyHost(), 'proc/driver/nvidia/version': null, 'proc/driver/nvidia/params': null, 'proc/self/status': null, 'usr/bin/runsc': printing(RUNSC('x')) }
+  const root = makeHost(t, { ...layout, 'etc/cdi/nvidia.yaml': null })
+  t.match(run(['--host-root', root]).out.join('\n'), /\nNOT READY: 2 problems, 2 warnings\. Run each fix as root, then doctor again\.$/)
+})
+
+t.test('a ready host: exit 0, one screen, every check named', async t => {
+  const root = makeHost(t, readyHost())
+  const { code, out } = run(['--host-root', root])
+  t.equal(code, 0)
+  const text = out.join('\n')
+  t.match(text, `nvidia-procfs-hook ${version} doctor (host root ${root})`)
+  t.match(text, /^ok {4}driver {5}NVIDIA UNIX Open Kernel Module for x86_64 580\.126\.20 Release Build \(dvs-builder@U22-I3-AF03-09-1\) Thu Jan 8 06:15:33 UTC 2026; ModifyDeviceFiles: 1 \(NVIDIA.s disable-device-node-modification hook acts/m)
+  t.match(text, /^ok {4}privilege  CAP_SYS_ADMIN: yes/m)
+  t.match(text, /^ok {4}util-linux \/usr\/bin\/mount, \/usr\/bin\/umount, \/usr\/bin\/nsenter, \/usr\/bin\/flock$/m)
+  t.match(text, /^ok {4}runsc {6}\/usr\/bin\/runsc: runsc version release-20260520\.0; runs CDI createContainer hooks in the gofer/m)
+  t.match(text, /^ok {4}runc {7}\/usr\/sbin\/runc: runc version 1\.1\.5\+ds1; mounts \/proc before createContainer hooks run/m)
+  t.match(text, /^ok {4}cdi {8}\/etc\/cdi\/nvidia\.yaml: patched \(\/usr\/bin\/nvidia-procfs-hook\)$/m)
+  t.match(text, /^ok {4}hooks\.d {4}\/usr\/share\/containers\/oci\/hooks\.d\/nvidia-procfs-hook\.json: precreate -> \/usr\/bin\/nvidia-procfs-hook$/m)
+  t.match(text, new RegExp(`^ok {4}binary {5}/usr/bin/nvidia-procfs-hook: nvidia-procfs-hook ${version} \\(node v26\\.12\\.1\\)$`, 'm'))
+  t.notMatch(text, /fix:/, 'nothing to fix')
+  t.match(text, /\nREADY$/)
+  t.ok(text.split('\n').length <= 24, 'fits one screen')
+  const json = doctorJSON(root)
+  t.same({ code: json.code, ready: json.ready, version: json.version, hostRoot: json.hostRoot }, { code: 0, ready: true, version, hostRoot: root })
+  t.same(
+    json.findings.map(f => f.check),
+    ['driver', 'privilege', 'util-linux', 'runsc', 'runc', 'crun', 'cdi', 'hooks.d', 'binary'],
+  )
+})
+
+t.test('runsc: what its release date says about CDI createContainer hooks', async t => {
+  t.equal(runscHooks('runsc version 0.0~20221219.0'), 'skips', 'the Debian 12 build')
+  t.equal(runscHooks('runsc version release-20260519.0'), 'skips')
+  t.equal(runscHooks('runsc version release-20260520.0'), 'runs')
+  t.equal(runscHooks('runsc version release-20260525.0'), 'runs')
+  t.equal(runscHooks('runsc version release-20260601.0'), 'runs-but-nvidia-cdi-hook')
+  t.equal(runscHooks('runsc version 7b9c1e04c2e3'), 'unknown', 'a source build: a commit, no date')
+  t.equal(runscHooks('runsc version release-202605200.0'), 'unknown', 'nine digits are not a date')
+
+  const unpatched = { ...readyHost(), 'etc/cdi/nvidia.yaml': readFileSync(join(FIXTURES, 'nvidia-ctk.yaml'), 'utf8') }
+  const broken = doctorJSON(makeHost(t, unpatched))
+  t.equal(broken.code, 1, 'runsc 20260520 runs NVIDIA hooks: an unpatched spec is the outage')
+  t.same(finding(broken, 'cdi'), [
+    {
+      check: 'cdi',
+      status: 'fail',
+      summary: "/etc/cdi/nvidia.yaml: NVIDIA hooks run without nvidia-procfs-hook in front (1 hooks list)",
+      fix: 'nvidia-procfs-hook cdi patch /etc/cdi/nvidia.yaml',
+    },
+  ])
+  const text = run(['--host-root', makeHost(t, unpatched)]).out.join('\n')
+  t.match(text, /^FAIL  cdi {8}\/etc\/cdi\/nvidia\.yaml: NVIDIA hooks run without nvidia-procfs-hook in front \(1 hooks list\)\n {17}fix: nvidia-procfs-hook cdi patch \/etc\/cdi\/nvidia\.yaml$/m)
+  t.match(text, /NOT READY: 1 problem\. Run each fix as root, then doctor again\.$/)
+
+  const newer = doctorJSON(makeHost(t, { ...unpatched, 'usr/bin/runsc': printing(RUNSC('release-20260601.0')) }))
+  t.equal(newer.code, 1, 'the nvidia-ctk form still fails from 20260601')
+  t.match(finding(newer, 'runsc')[0]?.summary, /skips NVIDIA's when its path ends in \/nvidia-cdi-hook; the nvidia-ctk form still needs this hook/)
+
+  const debian = doctorJSON(makeHost(t, { ...unpatched, 'usr/bin/runsc': printing(RUNSC('0.0~20221219.0')) }))
+  t.equal(debian.code, 0, 'a runsc that skips the hooks: unpatched is only a warning')
+  t.match(finding(debian, 'runsc')[0], { status: 'ok', summary: /skips CDI createContainer hooks \(builds before 20260520\)/ })
+  t.match(finding(debian, 'cdi')[0], { status: 'warn', summary: /harmless until runsc runs CDI createContainer hooks$/ })
+  t.match(run(['--host-root', makeHost(t, { ...unpatched, 'usr/bin/runsc': printing(RUNSC('0.0~20221219.0')) })]).out.join('\n'), /\nREADY \(1 warning\)$/)
+
+  const none = doctorJSON(makeHost(t, { ...unpatched, 'usr/bin/runsc': null }))
+  t.equal(none.code, 0, 'no runsc at all: nothing needs this hook yet')
+  t.same(finding(none, 'runsc'), [{ check: 'runsc', status: 'info', summary: 'not found' }])
+
+  const head = doctorJSON(makeHost(t, { ...unpatched, 'usr/bin/runsc': printing(RUNSC('7b9c1e04c2e3')) }))
+  t.equal(head.code, 1, 'unknown: assume it runs them')
+  t.match(finding(head, 'runsc')[0], { status: 'warn', summary: /version has no release date: cannot tell .*; assuming it does$/ })
+})
+
+t.test('runtimes that do not answer --version', async t => {
+  const layout = {
+    ...readyHost(),
+    'usr/bin/runsc': script('echo "runsc: flag provided but not defined: -version" >&2; exit 2'),
+    'usr/sbin/runc': script('exit 0'),
+    'usr/bin/crun': script('exec sleep 30'),
+  }
+  const started = Date.now()
+  const r = doctorJSON(makeHost(t, layout))
+  t.ok(Date.now() - started < VERSION_TIMEOUT_MS + 2000, 'a hung runtime costs the timeout, no more')
+  t.same(finding(r, 'runsc'), [{ check: 'runsc', status: 'warn', summary: '/usr/bin/runsc --version failed: exit 2: runsc: flag provided but not defined: -version' }])
+  t.same(finding(r, 'runc'), [{ check: 'runc', status: 'warn', summary: '/usr/sbin/runc --version failed: exit 0' }])
+  t.same(finding(r, 'crun'), [{ check: 'crun', status: 'warn', summary: `/usr/bin/crun --version failed: no answer within ${VERSION_TIMEOUT_MS / 1000} s` }])
+  const killed = doctorJSON(makeHost(t, { ...readyHost(), 'usr/bin/runsc': script('kill -9 $$') }))
+  t.same(finding(killed, 'runsc'), [{ check: 'runsc', status: 'warn', summary: '/usr/bin/runsc --version failed: exit SIGKILL' }])
+  const noexec = doctorJSON(makeHost(t, { ...readyHost(), 'usr/bin/runsc': '#!/nonexistent/interpreter\n' }))
+  t.same(finding(noexec, 'runsc'), [{ check: 'runsc', status: 'warn', summary: '/usr/bin/runsc --version failed: ENOENT' }])
+})
+
+t.test('driver', async t => {
+  const none = doctorJSON(makeHost(t, { ...readyHost(), 'proc/driver/nvidia/version': null, 'proc/driver/nvidia/params': null }))
+  t.equal(none.code, 1)
+  t.same(finding(none, 'driver'), [
+    {
+      check: 'driver',
+      status: 'fail',
+      summary: 'no NVIDIA driver loaded (/proc/driver/nvidia does not exist); GPU containers cannot start and this hook has nothing to do',
+      fix: 'modprobe nvidia   # or install the NVIDIA driver',
+    },
+  ])
+  const zero = doctorJSON(makeHost(t, { ...readyHost(), 'proc/driver/nvidia/params': PARAMS('0') }))
+  t.match(finding(zero, 'driver')[0]?.summary, /; ModifyDeviceFiles: 0 \(NVIDIA's disable-device-node-modification hook does nothing\)$/)
+  const unset = doctorJSON(makeHost(t, { ...readyHost(), 'proc/driver/nvidia/params': 'RmLogonRC: 1\n' }))
+  t.match(finding(unset, 'driver')[0]?.summary, /; ModifyDeviceFiles: not set$/)
+  const missing = doctorJSON(makeHost(t, { ...readyHost(), 'proc/driver/nvidia/version': null, 'proc/driver/nvidia/params': null, 'proc/driver/nvidia/registry': 'Binary: ""\n' }))
+  t.same(finding(missing, 'driver'), [
+    {
+      check: 'driver',
+      status: 'ok',
+      summary: 'driver version /proc/driver/nvidia/version does not exist; ModifyDeviceFiles: driver params /proc/driver/nvidia/params does not exist',
+    },
+  ])
+})
+
+t.test('privilege and util-linux', async t => {
+  const status = (capEff: string) => `Name:\tnode\nCapEff:\t${capEff}\n`
+  const noAdmin = doctorJSON(makeHost(t, { ...readyHost(), 'proc/self/status': status('00000000a80425fb') }))
+  t.equal(noAdmin.code, 1, 'docker default capabilities: no CAP_SYS_ADMIN')
+  t.same(finding(noAdmin, 'privilege'), [
+    {
+      check: 'privilege',
+      status: 'fail',
+      summary: 'CAP_SYS_ADMIN: no; the hook mounts and runs as root under the runtime, and so must doctor to see what it sees',
+      fix: 'sudo nvidia-procfs-hook doctor',
+    },
+  ])
+  t.equal(doctorJSON(makeHost(t, { ...readyHost(), 'proc/self/status': status('0000000000200000') })).code, 0, 'bit 21 alone')
+  t.match(finding(doctorJSON(makeHost(t, { ...readyHost(), 'proc/self/status': 'Name:\tnode\n' })), 'privilege')[0]?.summary, /^CAP_SYS_ADMIN: unknown \(no CapEff line\)/)
+  t.match(finding(doctorJSON(makeHost(t, { ...readyHost(), 'proc/self/status': null })), 'privilege')[0]?.summary, /^CAP_SYS_ADMIN: unknown \(process status \/proc\/self\/status does not exist\)/)
+
+  const oldLayout = doctorJSON(makeHost(t, { ...readyHost(), 'usr/bin/mount': null, 'bin/mount': script('exit 0'), 'usr/bin/nsenter': null }))
+  t.same(finding(oldLayout, 'util-linux'), [
+    {
+      check: 'util-linux',
+      status: 'fail',
+      summary: 'missing from /usr/bin and /bin: nsenter; the hook runs them to mount',
+      fix: 'apt-get install mount util-linux   # dnf install util-linux',
+    },
+  ])
+  const nonExec = makeHost(t, readyHost())
+  chmodSync(join(nonExec, 'usr/bin/flock'), 0o644)
+  t.match(finding(doctorJSON(nonExec), 'util-linux')[0]?.summary, /missing from \/usr\/bin and \/bin: flock;/)
+})
+
+t.test('CDI specs', async t => {
+  const noSpecs = doctorJSON(makeHost(t, { ...readyHost(), 'etc/cdi/nvidia.yaml': null }))
+  t.equal(noSpecs.code, 0, 'no specs is a warning')
+  t.same(finding(noSpecs, 'cdi'), [
+    {
+      check: 'cdi',
+      status: 'warn',
+      summary: 'no CDI specs in /etc/cdi or /var/run/cdi: no GPU can be requested by CDI name',
+      fix: 'nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml && nvidia-procfs-hook cdi patch /etc/cdi/nvidia.yaml',
+    },
+  ])
+  t.same(finding(doctorJSON(makeHost(t, { ...readyHost(), 'etc/cdi/nvidia.yaml': null, 'etc/cdi': 'not a directory' })), 'cdi').length, 1, 'a file where the directory should be: no specs')
+
+  const layout: Layout = {
+    ...readyHost(),
+    'etc/cdi/broken.yaml': 'kind: [\n',
+    'etc/cdi/other.json': JSON.stringify({ cdiVersion: '0.5.0', kind: 'vendor.com/dev', devices: [], containerEdits: { env: ['A=1'] } }),
+    'etc/cdi/notes.txt': 'ignored',
+    'var/run/cdi/k8s.device-plugin.nvidia.com-gpu.json': readFileSync(join(FIXTURES, 'k8s-device-plugin.json'), 'utf8'),
+    'var/run/cdi/stale.yaml': patched('nvidia-ctk.yaml', '/opt/old/nvidia-procfs-hook'),
+  }
+  const root = makeHost(t, layout)
+  mkdirSync(join(root, 'etc/cdi/dir.yaml'))
+  const r = doctorJSON(root)
+  t.equal(r.code, 1)
+  t.same(finding(r, 'cdi'), [
+    { check: 'cdi', status: 'fail', summary: "/etc/cdi/broken.yaml: not valid YAML (Flow sequence in block collection must be sufficiently indented and end with a ] at line 2, column 1)", fix: 'fix or remove /etc/cdi/broken.yaml' },
+    { check: 'cdi', status: 'fail', summary: 'cannot read CDI spec /etc/cdi/dir.yaml: EISDIR', fix: 'fix or remove /etc/cdi/dir.yaml' },
+    { check: 'cdi', status: 'ok', summary: '/etc/cdi/nvidia.yaml: patched (/usr/bin/nvidia-procfs-hook)' },
+    { check: 'cdi', status: 'info', summary: '/etc/cdi/other.json: no NVIDIA hooks' },
+    {
+      check: 'cdi',
+      status: 'fail',
+      summary: "/var/run/cdi/k8s.device-plugin.nvidia.com-gpu.json: NVIDIA hooks run without nvidia-procfs-hook in front (1 hooks list)",
+      fix: 'nvidia-procfs-hook cdi patch /var/run/cdi/k8s.device-plugin.nvidia.com-gpu.json',
+    },
+    {
+      check: 'cdi',
+      status: 'fail',
+      summary: '/var/run/cdi/stale.yaml: patched, but its entry runs /opt/old/nvidia-procfs-hook, which is not an executable file: every container given this device fails',
+      fix: 'nvidia-procfs-hook cdi revert /var/run/cdi/stale.yaml && nvidia-procfs-hook cdi patch /var/run/cdi/stale.yaml',
+    },
+  ])
+  const twoLists = JSON.parse(readFileSync(join(FIXTURES, 'k8s-device-plugin.json'), 'utf8')) as { devices: { containerEdits: { hooks?: unknown[] } }[]; containerEdits: { hooks: unknown[] } }
+  for (const d of twoLists.devices) d.containerEdits.hooks = twoLists.containerEdits.hooks
+  const two = doctorJSON(makeHost(t, { ...readyHost(), 'etc/cdi/nvidia.yaml': null, 'etc/cdi/two.json': JSON.stringify(twoLists), 'etc/cdi/z.json': JSON.stringify({ kind: 'x/y', containerEdits: { hooks: [ourCdiHook()] } }) }))
+  t.match(finding(two, 'cdi')[0]?.summary, new RegExp(`in front \\(${twoLists.devices.length + 1} hooks lists\\)$`))
+  t.match(finding(two, 'cdi')[1], { status: 'ok', summary: '/etc/cdi/z.json: patched (/usr/bin/nvidia-procfs-hook)' }, 'a spec without devices')
+  const elsewhere = makeHost(t, {
+    ...readyHost(),
+    'usr/bin/nvidia-procfs-hook': null,
+    'usr/local/bin/nvidia-procfs-hook': printing(`nvidia-procfs-hook ${version} (node v26.12.1)\n`),
+    'etc/cdi/nvidia.yaml': readFileSync(join(FIXTURES, 'nvidia-cdi-hook.yaml'), 'utf8'),
+  })
+  t.match(finding(doctorJSON(elsewhere), 'cdi')[0], { fix: 'nvidia-procfs-hook cdi patch --binary /usr/local/bin/nvidia-procfs-hook /etc/cdi/nvidia.yaml' }, 'the fix names the installed binary')
+})
+
+t.test('hooks.d files', async t => {
+  const dir = 'usr/share/containers/oci/hooks.d'
+  const etc = 'etc/containers/oci/hooks.d'
+  const r = doctorJSON(
+    makeHost(t, {
+      ...readyHost(),
+      [`${dir}/nvidia-procfs-hook.json`]: HOOKS_FILE('/usr/local/bin/nvidia-procfs-hook'),
+      [`${dir}/bad.json`]: '{"version": "1.0.0",',
+      [`${etc}/noenv.json`]: JSON.stringify({ version: '1.0.0', hook: { path: '/usr/bin/x' }, when: { always: true }, stages: ['prestart'] }),
+      [`${etc}/README`]: 'not a hooks file',
+    }),
+  )
+  t.equal(r.code, 1)
+  t.same(finding(r, 'hooks.d'), [
+    {
+      check: 'hooks.d',
+      status: 'fail',
+      summary: `/${dir}/bad.json: not JSON (Expected double-quoted property name in JSON at position 20 (line 1 column 21)); podman fails every container on this`,
+      fix: `fix or remove /${dir}/bad.json`,
+    },
+    {
+      check: 'hooks.d',
+      status: 'fail',
+      summary: `/${dir}/nvidia-procfs-hook.json: precreate -> /usr/local/bin/nvidia-procfs-hook, which is not an executable file: podman skips the hook silently`,
+      fix: `nvidia-procfs-hook install --hooks-d   # or remove /${dir}/nvidia-procfs-hook.json`,
+    },
+    {
+      check: 'hooks.d',
+      status: 'warn',
+      summary: `/${etc}/noenv.json: "hook.env" must be a list of NAME=value strings (explicit, or the hook inherits its caller's environment)`,
+      fix: `fix or remove /${etc}/noenv.json`,
+    },
+  ])
+  const unreadable = makeHost(t, { ...readyHost(), [`${dir}/nvidia-procfs-hook.json`]: null })
+  mkdirSync(join(unreadable, etc, 'x.json'), { recursive: true })
+  t.same(finding(doctorJSON(unreadable), 'hooks.d'), [
+    { check: 'hooks.d', status: 'warn', summary: `cannot read hooks.d file /${etc}/x.json: EISDIR`, fix: `fix or remove /${etc}/x.json` },
+    {
+      check: 'hooks.d',
+      status: 'info',
+      summary: 'no hooks.d file for nvidia-procfs-hook in /usr/share/containers/oci/hooks.d or /etc/containers/oci/hooks.d: podman relies on patched CDI specs alone',
+      fix: 'nvidia-procfs-hook install --hooks-d',
+    },
+  ])
+  t.match(run(['--host-root', unreadable]).out.join('\n'), /^info  hooks\.d .*\n {17}fix: nvidia-procfs-hook install --hooks-d$/m, 'info lines show their fix too')
+})
+
+t.test('the installed binary', async t => {
+  const none = doctorJSON(makeHost(t, { ...readyHost(), 'usr/bin/nvidia-procfs-hook': null }))
+  t.same(finding(none, 'binary'), [
+    {
+      check: 'binary',
+      status: 'fail',
+      summary: 'nvidia-procfs-hook is not installed (looked for /usr/bin/nvidia-procfs-hook, /usr/local/bin/nvidia-procfs-hook)',
+      fix: `apt-get install ./nvidia-procfs-hook_${version}_amd64.deb   # or: nvidia-procfs-hook install`,
+    },
+  ])
+  const old = doctorJSON(makeHost(t, { ...readyHost(), 'usr/bin/nvidia-procfs-hook': printing('nvidia-procfs-hook 0.0.9 (node v26.12.1)\n') }))
+  t.equal(old.code, 0, 'another version is a warning')
+  t.same(finding(old, 'binary'), [
+    {
+      check: 'binary',
+      status: 'warn',
+      summary: `/usr/bin/nvidia-procfs-hook: nvidia-procfs-hook 0.0.9 (node v26.12.1); this doctor is ${version}`,
+      fix: `nvidia-procfs-hook install   # or install the ${version} package`,
+    },
+  ])
+  const broken = doctorJSON(makeHost(t, { ...readyHost(), 'usr/bin/nvidia-procfs-hook': script('exit 1') }))
+  t.same(finding(broken, 'binary'), [{ check: 'binary', status: 'fail', summary: '/usr/bin/nvidia-procfs-hook --version failed: exit 1', fix: 'nvidia-procfs-hook install' }])
+
+  const recorded = {
+    ...readyHost(),
+    'opt/nph/bin/nvidia-procfs-hook': printing(`nvidia-procfs-hook ${version} (node v26.12.1)\n`),
+    'var/lib/nvidia-procfs-hook/install.json': JSON.stringify({ files: ['/opt/nph/bin/nvidia-procfs-hook', '/usr/share/containers/oci/hooks.d/nvidia-procfs-hook.json', 7], dirs: [], specs: [] }),
+  }
+  t.match(finding(doctorJSON(makeHost(t, recorded)), 'binary')[0]?.summary, /^\/opt\/nph\/bin\/nvidia-procfs-hook: /, 'what install recorded comes first')
+  for (const manifest of ['{', '{"files": "x"}']) {
+    t.match(finding(doctorJSON(makeHost(t, { ...recorded, 'var/lib/nvidia-procfs-hook/install.json': manifest })), 'binary')[0]?.summary, /^\/usr\/bin\/nvidia-procfs-hook: /, `a manifest ${manifest} names nothing`)
+  }
+  const linked = makeHost(t, { ...readyHost(), 'usr/bin/nvidia-procfs-hook': null })
+  symlinkSync('/nonexistent', join(linked, 'usr/bin/nvidia-procfs-hook'))
+  t.match(finding(doctorJSON(linked), 'binary')[0], { status: 'fail', summary: /is not installed/ }, 'a dangling link is not an installed binary')
+})
+
+t.test('errors that are not verdicts are not turned into findings', async t => {
+  const root = makeHost(t, readyHost())
+  const fs = require('node:fs') as typeof import('node:fs')
+  const doctorWith = (mocks: Record<string, unknown>) =>
+    t.mockRequire<typeof import('../../src/doctor')>('../../src/doctor', {
+      '../../src/doctor-checks': t.mockRequire('../../src/doctor-checks', mocks),
+    }).doctor
+  const eio = doctorWith({
+    'node:fs': {
+      ...fs,
+      readdirSync: () => {
+        throw Object.assign(new Error('EIO: i/o error'), { code: 'EIO' })
+      },
+    },
+  })
+  t.throws(() => eio({ root }), { code: 'EIO' })
+  const bug = doctorWith({
+    '../../src/cdi-spec': {
+      parseSpec: () => {
+        throw new Error('a bug')
+      },
+    },
+  })
+  t.throws(() => bug({ root }), { message: 'a bug' })
+})
