@@ -48,8 +48,8 @@ writeFileSync(
     executable: stripped,
     output: join(work, 'nvidia-procfs-hook'),
     disableExperimentalSEAWarning: true,
-    // The executable takes no code or options from its environment (README
-    // "Hostile environment"): NODE_OPTIONS is ignored; an explicit OpenSSL
+    // The executable takes no code or options from its environment
+    // (test/system/executable.ts): NODE_OPTIONS is ignored; an explicit OpenSSL
     // config overrides OPENSSL_CONF, which could load any shared library at
     // start-up; without warnings, NODE_REDIRECT_WARNINGS has nothing to write.
     execArgvExtension: 'none',
