@@ -6,6 +6,7 @@ import {
   fsyncSync,
   mkdirSync,
   openSync,
+  readdirSync,
   readFileSync,
   readSync,
   realpathSync,
@@ -126,11 +127,38 @@ const fsyncDir = (dir: string) => {
   }
 }
 
+/** Temp files of `path` left by a run that was killed (its pid is gone): they are ours to remove. */
+const removeStaleTemps = (path: string) => {
+  const pattern = new RegExp(`^\\.${basename(path).replace(/\./g, '\\.')}\\.(\\d+)\\.tmp$`)
+  let names: string[]
+  try {
+    names = readdirSync(dirname(path))
+  } catch {
+    // Nothing to clean in a directory we cannot list; what follows reports why.
+    return
+  }
+  for (const name of names) {
+    const pid = Number(pattern.exec(name)?.[1])
+    if (!pid || isRunning(pid)) continue
+    rmSync(join(dirname(path), name), { force: true })
+  }
+}
+
+const isRunning = (pid: number) => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (er) {
+    return errorCode(er) !== 'ESRCH'
+  }
+}
+
 /**
  * Puts a file in place whole: `fill` writes a temp file beside it, which
  * gets `mode`, is fsynced and renamed over `path`.
  */
 const writeAtomically = (path: string, mode: number, fill: (tmp: string) => void) => {
+  removeStaleTemps(path)
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`)
   try {
     fill(tmp)
@@ -315,10 +343,12 @@ export const uninstallCommand = (argv: string[], io: HookIO): number => {
     changes.push({ action: 'reverted', path: at(path) })
   }
   for (const path of [...manifest.files].reverse()) {
+    removeStaleTemps(at(path))
     if (statSync(at(path), { throwIfNoEntry: false }) === undefined) continue
     rmSync(at(path))
     changes.push({ action: 'removed', path: at(path) })
   }
+  removeStaleTemps(at(MANIFEST))
   rmSync(at(MANIFEST))
   changes.push({ action: 'removed', path: at(MANIFEST) })
   for (const dir of [...manifest.dirs].reverse()) {
