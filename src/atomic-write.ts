@@ -1,6 +1,6 @@
 import { closeSync, constants, fchmodSync, fchownSync, fsyncSync, openSync, renameSync, rmSync, statSync, writeSync, type Stats } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
-import { HookError } from './errors'
+import { errorText, HookError } from './errors'
 
 /** The file's identity: changes when it is replaced or rewritten. */
 export const identity = (st: Stats) => `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`
@@ -36,7 +36,7 @@ export const replaceFile = (file: string, text: string, before: Stats): Stats =>
     if (er instanceof HookError) throw er
     if (fd !== undefined) closeSync(fd)
     rmSync(tmp, { force: true })
-    throw new HookError(`cannot replace ${file}: ${(er as NodeJS.ErrnoException).code}`)
+    throw new HookError(`cannot replace ${file}: ${errorText(er)}`)
   }
   // The rename is durable only once the directory is.
   const dir = openSync(dirname(file), constants.O_RDONLY | constants.O_DIRECTORY)

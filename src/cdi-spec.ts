@@ -67,7 +67,7 @@ const jsonDoc = (spec: unknown, text: string, file: string): SpecDoc => {
       for (const { items } of lists) {
         const at = insertionIndex(items, isCreateContainer)
         if (at === undefined) continue
-        items.splice(at, 0, { ...entry, args: [...entry.args], env: [...entry.env] })
+        items.splice(at, 0, entry)
         n++
       }
       return n

@@ -2,7 +2,7 @@ import { accessSync, constants, readdirSync, realpathSync, statSync, watch, type
 import { basename, dirname, join } from 'node:path'
 import { identity, replaceFile } from './atomic-write'
 import { parseSpec } from './cdi-spec'
-import { errorCode, HookError, UsageError } from './errors'
+import { errorCode, errorText, HookError, UsageError } from './errors'
 import type { HookIO } from './hook'
 import { parseArgs } from './parse-args'
 import { readFileBounded } from './read-bounded'
@@ -45,8 +45,7 @@ const onFile = <T>(file: string, f: () => T): T => {
   try {
     return f()
   } catch (er) {
-    const code = (er as NodeJS.ErrnoException).code
-    throw new HookError(`${file}: ${code === 'ENOENT' ? 'does not exist' : code}`)
+    throw new HookError(`${file}: ${errorCode(er) === 'ENOENT' ? 'does not exist' : errorText(er)}`)
   }
 }
 
@@ -103,7 +102,7 @@ export const cdiCommand = (argv: string[], io: HookIO): number => {
       if (!statSync(entry.path).isFile()) throw new HookError('not a file')
     } catch (er) {
       throw new HookError(
-        `cdi: ${entry.path} is not an executable file (${errorCode(er) ?? (er as Error).message}); install it or pass --binary: a CDI hook whose binary is missing fails every GPU container`,
+        `cdi: ${entry.path} is not an executable file (${errorText(er)}); install it or pass --binary: a CDI hook whose binary is missing fails every GPU container`,
       )
     }
   }
