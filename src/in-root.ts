@@ -83,11 +83,30 @@ export const createDirEntry = (dirFd: number, name: string, shown: string): Entr
   return entry
 }
 
-/** Removes a directory this run created; best effort, it may already be gone. */
-export const removeDirEntry = (dirFd: number, name: string): void => {
+/**
+ * Opens an absolute path without following a final symlink; undefined when a
+ * component is missing or not a directory. For paths the kernel just gave us
+ * (readlink of an fd), which a racing rename may already have changed:
+ * callers check what they got.
+ */
+export const openPath = (path: string): Entry | undefined => {
+  let fd: number
   try {
-    rmdirSync(fdPath(dirFd, name))
+    fd = openSync(path, O_PATH | O_CLOEXEC | constants.O_NOFOLLOW)
   } catch (er) {
-    if (errorCode(er) !== 'ENOENT') throw er
+    if (errorCode(er) === 'ENOENT' || errorCode(er) === 'ENOTDIR') return undefined
+    throw er
   }
+  return { fd, stat: fstatSync(fd) }
+}
+
+/**
+ * Removes the directory this run created as `name`, if that name still holds
+ * it: a racing rename may have put another directory there, which is not ours.
+ */
+export const removeDirEntry = (dirFd: number, name: string, made: Stats): void => {
+  const now = openEntry(dirFd, name)
+  if (!now) return
+  closeSync(now.fd)
+  if (now.stat.dev === made.dev && now.stat.ino === made.ino) rmdirSync(fdPath(dirFd, name))
 }

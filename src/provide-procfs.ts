@@ -1,7 +1,7 @@
-import { closeSync, constants, lstatSync, openSync, statfsSync, statSync, type Stats } from 'node:fs'
+import { closeSync, constants, lstatSync, openSync, readlinkSync, statfsSync, statSync, type Stats } from 'node:fs'
 import { join } from 'node:path'
 import { errorCode, HookError } from './errors'
-import { createDirEntry, fdPath, O_CLOEXEC, openDirEntry, openEntry, openRoot, removeDirEntry, type Entry } from './in-root'
+import { createDirEntry, fdPath, O_CLOEXEC, openDirEntry, openPath, openRoot, removeDirEntry, type Entry } from './in-root'
 import { debugFor } from './log'
 import { bind, detach, lockExclusive, remountReadOnly, runUtil, type UtilRunner } from './mount'
 import { missingOptions, mountIdOfFd, readMountinfo, REQUIRED_OPTIONS } from './mountinfo'
@@ -187,21 +187,23 @@ const repair = (opts: ProvideOptions, walk: Walk): Outcome => {
 const mountInto = (opts: ProvideOptions, sourceStat: Stats, walk: Walk, keep: (e: Entry) => Entry): Outcome => {
   const run = opts.run ?? runUtil
   const { chain, rootMount, shown } = walk
-  const created: { parent: Entry; name: string; path: string }[] = []
-  let bindTried = false
+  const created: { parent: Entry; name: string; path: string; made: Stats }[] = []
+  let before: Set<number> | undefined
   try {
     for (let i = chain.length - 1; i < COMPONENTS.length; i++) {
       const parent = chain.at(-1) as Entry
       const name = COMPONENTS[i] as string
-      chain.push(keep(createDirEntry(parent.fd, name, shown(i))))
-      created.push({ parent, name, path: shown(i) })
+      const made = keep(createDirEntry(parent.fd, name, shown(i)))
+      chain.push(made)
+      created.push({ parent, name, path: shown(i), made: made.stat })
       debug('created %s', shown(i))
     }
-    const driver = chain[2] as Entry
-    bindTried = true
+    before = mountsOnRoot(rootMount)
     bind(run, opts.source, (chain[3] as Entry).fd)
-    // Re-open: the old fd still names the covered directory, not the mount.
-    const mounted = keep(openDirEntry(driver.fd, 'nvidia', shown(2)) as Entry)
+    // The old fd still names the covered directory, not the mount on it.
+    const mounted = openOurMount(walk.root, rootMount, before)
+    if (!mounted) throw new HookError(`after the bind, nothing is mounted on ${shown(2)}`)
+    keep(mounted)
     if (mounted.stat.dev !== sourceStat.dev || mounted.stat.ino !== sourceStat.ino) {
       throw new HookError(`after the bind, ${shown(2)} is not ${opts.source}`)
     }
@@ -209,16 +211,16 @@ const mountInto = (opts: ProvideOptions, sourceStat: Stats, walk: Walk, keep: (e
     return { action: 'mounted', reason: `bound ${opts.source} read-only at ${shown(2)}`, created: created.map(c => c.path) }
   } catch (er) {
     const problems: string[] = []
-    if (bindTried) {
+    if (before) {
       try {
-        undoMount(run, chain[2] as Entry, rootMount)
+        undoMount(run, walk.root, rootMount, before)
       } catch (undoEr) {
         problems.push(`unmount failed: ${(undoEr as Error).message}`)
       }
     }
     for (const c of created.reverse()) {
       try {
-        removeDirEntry(c.parent.fd, c.name)
+        removeDirEntry(c.parent.fd, c.name, c.made)
       } catch (rmEr) {
         problems.push(`cannot remove ${c.path}: ${errorCode(rmEr) ?? (rmEr as Error).message}`)
       }
@@ -228,12 +230,40 @@ const mountInto = (opts: ProvideOptions, sourceStat: Stats, walk: Walk, keep: (e
   }
 }
 
-/** Detaches whatever now covers driver/nvidia, if anything does. */
-const undoMount = (run: UtilRunner, driver: Entry, rootMount: number) => {
-  const e = openEntry(driver.fd, 'nvidia')
+/** Tries before giving up on a mount point that a racing rename keeps moving. */
+const MOUNT_LOOKUPS = 100
+
+/** The mounts sitting on the rootfs's own mount, by id. */
+const mountsOnRoot = (rootMount: number) => new Set(readMountinfo().filter(m => m.parentId === rootMount).map(m => m.id))
+
+/**
+ * Opens the mount our bind made, or returns undefined when it made none. Not
+ * by name: a racing rename may have moved the directory or put a symlink in
+ * its place, and a path read once may be stale by the time it is opened. Ours
+ * is the mount that appeared on the rootfs's mount, under the rootfs, since
+ * `before` (the walk saw nothing mounted there, the lock keeps other runs
+ * out); its mountinfo path is accepted only if opening it lands on that mount.
+ */
+const openOurMount = (root: Entry, rootMount: number, before: Set<number>): Entry | undefined => {
+  const under = readlinkSync(fdPath(root.fd)) + '/'
+  for (let i = 0; i < MOUNT_LOOKUPS; i++) {
+    const entry = readMountinfo().find(m => m.parentId === rootMount && !before.has(m.id) && m.mountPoint.startsWith(under))
+    if (!entry) return undefined
+    const e = openPath(entry.mountPoint)
+    /* c8 ignore start -- the other outcomes need a racing rename: test/system/adversarial-race.ts */
+    if (e && mountIdOfFd(e.fd) === entry.id) return e
+    if (e) closeSync(e.fd)
+  }
+  throw new HookError(`the directory under the mount kept moving; gave up after ${MOUNT_LOOKUPS} lookups`)
+}
+/* c8 ignore stop */
+
+/** Detaches the mount this run made, wherever a racing rename has moved it. */
+const undoMount = (run: UtilRunner, root: Entry, rootMount: number, before: Set<number>) => {
+  const e = openOurMount(root, rootMount, before)
   if (!e) return
   try {
-    if (mountIdOfFd(e.fd) !== rootMount) detach(run, e.fd)
+    detach(run, e.fd)
   } finally {
     closeSync(e.fd)
   }

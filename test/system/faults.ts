@@ -3,16 +3,19 @@
 // step, a hung child; and the repair of a read-write bind a killed run left.
 import t from 'tap'
 import { enterPrivateMountNamespace } from '../harness/private-ns'
+// Before the re-run: tap's default 30 s would kill the outer process mid-suite.
+t.setTimeout(180_000)
 enterPrivateMountNamespace()
 
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Test } from 'tap'
 import { assertContained, assertOneLine, assertOurMount, HOOK, HOOK_ENV, mountsIn, runHook, snapshot, SOURCE, type HookRun } from '../harness/containment'
 import { mountFakeDriver, unmountFakeDriver } from '../harness/fake-driver'
 import { installFaultTools, type FaultMode } from '../harness/fault-tools'
 import { scratchBundle } from '../harness/scratch'
+import { openPath } from '../../src/in-root'
 import { provideProcfs } from '../../src/provide-procfs'
 import { CHILD_FD, runUtil, type UtilRunner } from '../../src/mount'
 
@@ -95,6 +98,101 @@ t.test('in-process: repair, lock and verify branches', async t => {
     t.throws(() => provideProcfs({ rootfs, source: SOURCE, run }), /^mount \d+ at .*\/proc\/driver\/nvidia is missing from mountinfo$/)
     t.same(mountsIn(rootfs), [])
     t.notOk(existsSync(join(rootfs, 'proc')), 'created dirs removed')
+  })
+
+  t.test('a bind that mounts nothing: refused, rolled back', async t => {
+    const { rootfs } = scratchBundle(t)
+    const run: UtilRunner = (tool, args, fd) => (args.includes('--bind') ? '' : runUtil(tool, args, fd))
+    t.throws(() => provideProcfs({ rootfs, source: SOURCE, run }), new RegExp(`^after the bind, nothing is mounted on ${target(rootfs)}$`))
+    t.same(readdirSync(rootfs), [], 'created dirs removed')
+  })
+
+  t.test('the directory renamed between the walk and the bind: the mount lands on it, is found there, and sealed', async t => {
+    const { rootfs } = scratchBundle(t)
+    // (Once mounted on, it cannot be renamed from this namespace: EBUSY.)
+    const run: UtilRunner = (tool, args, fd) => {
+      if (args.includes('--bind')) renameSync(target(rootfs), target(rootfs) + '.moved')
+      return runUtil(tool, args, fd)
+    }
+    t.match(provideProcfs({ rootfs, source: SOURCE, run }), { action: 'mounted' })
+    const ms = mountsIn(rootfs)
+    t.same(ms.map(m => m.mountPoint), [target(rootfs) + '.moved'], 'one mount, on the checked directory')
+    t.ok(ms[0]?.options.includes('ro'), 'read-only')
+  })
+
+  t.test('rollback leaves alone a directory that took the name of one it created', async t => {
+    const { rootfs } = scratchBundle(t)
+    const run: UtilRunner = (tool, args, fd) => {
+      if (!args.includes('--bind')) return runUtil(tool, args, fd)
+      renameSync(target(rootfs), target(rootfs) + '.moved')
+      mkdirSync(target(rootfs))
+      throw new Error('injected bind failure')
+    }
+    t.throws(() => provideProcfs({ rootfs, source: SOURCE, run }), /^injected bind failure; rollback incomplete: cannot remove .*\/proc\/driver: ENOTEMPTY; cannot remove .*\/proc: ENOTEMPTY$/)
+    t.ok(existsSync(target(rootfs)), 'the directory now called nvidia is not ours: left')
+    t.ok(existsSync(target(rootfs) + '.moved'), 'ours, under a name we did not give it, is left too (empty, in the rootfs)')
+    t.same(mountsIn(rootfs), [])
+  })
+
+  t.test('a bind that shows something else: refused, rolled back', async t => {
+    const { rootfs } = scratchBundle(t)
+    const run: UtilRunner = (tool, args, fd) =>
+      runUtil(tool, args.includes('--bind') ? ['--no-canonicalize', '--bind', decoyRoot.rootfs, CHILD_FD] : args, fd)
+    t.throws(() => provideProcfs({ rootfs, source: SOURCE, run }), new RegExp(`^after the bind, ${target(rootfs)} is not ${SOURCE}$`))
+    t.same(mountsIn(rootfs), [])
+    t.same(readdirSync(rootfs), [])
+  })
+
+  t.test('a rollback whose unmount fails says so, and what it could not undo', async t => {
+    const { rootfs } = scratchBundle(t)
+    const run: UtilRunner = (tool, args, fd) => {
+      if (isRemount(args) || tool === 'umount') throw new Error(`injected ${tool} failure`)
+      return runUtil(tool, args, fd)
+    }
+    t.throws(
+      () => provideProcfs({ rootfs, source: SOURCE, run }),
+      /^injected mount failure; rollback incomplete: unmount failed: injected umount failure; cannot remove .*\/proc\/driver: ENOTEMPTY; cannot remove .*\/proc: ENOTEMPTY$/,
+    )
+  })
+
+  t.test('the rootfs on a shared mount: refused before anything is made', async t => {
+    const { rootfs } = scratchBundle(t)
+    sh('/usr/bin/mount', '--bind', rootfs, rootfs)
+    sh('/usr/bin/mount', '--make-shared', rootfs)
+    t.throws(() => provideProcfs({ rootfs, source: SOURCE }), /has shared propagation: a mount there would appear in other namespaces; refusing$/)
+    t.same(readdirSync(rootfs), [])
+  })
+
+  t.test('a host directory bound over proc/driver: refused, nothing created in it', async t => {
+    const { rootfs, bundle } = scratchBundle(t)
+    mkdirSync(join(rootfs, 'proc/driver'), { recursive: true })
+    const host = join(bundle, 'host')
+    mkdirSync(host)
+    sh('/usr/bin/mount', '--bind', host, join(rootfs, 'proc/driver'))
+    t.throws(() => provideProcfs({ rootfs, source: SOURCE }), new RegExp(`^${rootfs}/proc/driver is a mount point, not part of the rootfs; refusing to create or mount there$`))
+    t.same(readdirSync(host), [])
+  })
+
+  t.test('a remount that claims success and does nothing: the verify refuses, rolled back', async t => {
+    const { rootfs } = scratchBundle(t)
+    const run: UtilRunner = (tool, args, fd) => (isRemount(args) ? '' : runUtil(tool, args, fd))
+    t.throws(() => provideProcfs({ rootfs, source: SOURCE, run }), /^mount at .* lacks ro,nosuid,nodev,noexec after remount$/)
+    t.same(mountsIn(rootfs), [])
+    t.same(readdirSync(rootfs), [])
+  })
+
+  t.test('proc is a procfs that shows the driver: skipped quietly', async t => {
+    const { rootfs } = scratchBundle(t)
+    mkdirSync(join(rootfs, 'proc'))
+    sh('/usr/bin/mount', '--rbind', '/proc', join(rootfs, 'proc'))
+    sh('/usr/bin/mount', '--make-rprivate', join(rootfs, 'proc'))
+    t.same(provideProcfs({ rootfs, source: SOURCE }), { action: 'skipped', reason: `${rootfs}/proc is a procfs that already shows driver/nvidia`, warning: false })
+  })
+
+  t.test('openPath: a missing component or a non-directory on the way is "not there"; other errors are errors', async t => {
+    t.equal(openPath('/nonexistent-nph/x'), undefined)
+    t.equal(openPath(SOURCE + '/params/x'), undefined)
+    t.throws(() => openPath('/' + 'x'.repeat(5000)), { code: 'ENAMETOOLONG' })
   })
 
   t.test('a lock that cannot be taken: refused before anything is created', async t => {
