@@ -1,4 +1,4 @@
-import { accessSync, constants, readdirSync, realpathSync, statSync, watch, type FSWatcher } from 'node:fs'
+import { accessSync, constants, readdirSync, realpathSync, statSync, watch, type FSWatcher, type Stats } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
 import { identity, replaceFile } from './atomic-write'
 import { parseSpec } from './cdi-spec'
@@ -58,7 +58,13 @@ interface Target {
 const resolveTargets = (paths: string[]): Target[] => {
   const targets: Target[] = []
   for (const path of paths.length ? paths : DEFAULT_SPEC_DIRS) {
-    const st = onFile(path, () => statSync(path, { throwIfNoEntry: false }))
+    let st: Stats | undefined
+    try {
+      st = statSync(path)
+    } catch (er) {
+      // ENOTDIR: a path below a file is as absent as a missing one (Node versions differ on which they report).
+      if (errorCode(er) !== 'ENOENT' && errorCode(er) !== 'ENOTDIR') throw new HookError(`${path}: ${errorText(er)}`)
+    }
     if (st === undefined) {
       if (paths.length) throw new HookError(`${path}: does not exist`)
       continue

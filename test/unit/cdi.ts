@@ -86,11 +86,13 @@ t.test('FILE arguments, links, and files that cannot be handled', async t => {
   copyFileSync(join(FIXTURES, 'nvidia-ctk.yaml'), elsewhere)
   symlinkSync(elsewhere, join(specs, 'link.yaml'))
   symlinkSync(join(dir, 'gone'), join(specs, 'dangling.yaml'))
+  symlinkSync('loop.yaml', join(specs, 'loop.yaml'))
   const res = run(['patch', '--binary', binary, specs, join(specs, 'any.name')])
   t.equal(res.code, 1, 'a spec that could not be handled fails the run')
   t.same(res.err, [
     `nvidia-procfs-hook: error: ${specs}/broken.yaml: not valid YAML (Flow sequence in block collection must be sufficiently indented and end with a ] at line 1, column 8)`,
     `nvidia-procfs-hook: error: ${specs}/dangling.yaml: does not exist`,
+    `nvidia-procfs-hook: error: ${specs}/loop.yaml: ELOOP`,
   ])
   t.same(res.out.map(l => l.replace(/ \(.*/, '')), [
     `patched ${specs}/k8s-device-plugin.json`,
@@ -103,7 +105,9 @@ t.test('FILE arguments, links, and files that cannot be handled', async t => {
   t.ok(fs.lstatSync(join(specs, 'link.yaml')).isSymbolicLink(), 'the link stays a link')
   t.match(readFileSync(elsewhere, 'utf8'), /nvidia-procfs-hook/, 'its target is patched')
   t.same(run(['check', join(dir, 'nope')]), { code: 1, out: [], err: [`nvidia-procfs-hook: error: ${dir}/nope: does not exist`] })
-  t.same(run(['check', join(elsewhere, 'x')]), { code: 1, out: [], err: [`nvidia-procfs-hook: error: ${elsewhere}/x: ENOTDIR`] })
+  t.same(run(['check', join(elsewhere, 'x')]), { code: 1, out: [], err: [`nvidia-procfs-hook: error: ${elsewhere}/x: does not exist`] })
+  symlinkSync('loop', join(dir, 'loop'))
+  t.same(run(['check', join(dir, 'loop')]), { code: 1, out: [], err: [`nvidia-procfs-hook: error: ${dir}/loop: ELOOP`] })
 })
 
 t.test('several hooks lists in one spec; a bug is one line, exit 1', async t => {
