@@ -55,13 +55,21 @@ export const main = (argv: string[], io: HookIO): number => {
   }
 }
 
+/**
+ * Messages quote paths and input that came from runtimes and images; a
+ * control character in them (a newline in a bundle path) must not break the
+ * one-line-per-message contract on stderr.
+ */
+export const oneLine = (line: string) =>
+  line.replace(/\n$/, '').replace(/[\x00-\x1f\x7f]/g, c => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)
+
 export const processIO = (): HookIO => ({
   stdin: 0,
   // Only a character device can be a terminal; runtimes give a pipe or a file,
   // so tty (which loads net, ~8 ms) is required only when it can matter.
   isTTY: fd => fstatSync(fd).isCharacterDevice() && (require('node:tty') as typeof import('node:tty')).isatty(fd),
   out: line => process.stdout.write(line.endsWith('\n') ? line : line + '\n'),
-  err: line => process.stderr.write(line.endsWith('\n') ? line : line + '\n'),
+  err: line => process.stderr.write(oneLine(line) + '\n'),
   probe: procProbe,
   self: selfCommand(isSea(), process.execPath, process.argv[1]),
 })
