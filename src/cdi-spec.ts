@@ -110,7 +110,6 @@ const renderOptions = (doc: Document, text: string): ToStringOptions => {
 
 const yamlDoc = (doc: Document, text: string, file: string): SpecDoc => {
   const lists = hookLists(doc.toJS(), file)
-  const opts = renderOptions(doc, text)
   const seqAt = (path: Path) => {
     const node = doc.getIn(path, true)
     // An alias (*anchor) would edit every list that shares it; refuse.
@@ -143,7 +142,8 @@ const yamlDoc = (doc: Document, text: string, file: string): SpecDoc => {
       }
       return n
     },
-    toString: () => doc.toString(opts),
+    // Options are found on an untouched copy, and only when there is something to write.
+    toString: () => doc.toString(renderOptions(parseDocument(text), text)),
   }
 }
 
