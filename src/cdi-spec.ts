@@ -50,42 +50,58 @@ const hookLists = (spec: unknown, file: string): HookList[] => {
 /** A spec's text, parsed so that it can be edited and written back in its own format. */
 export interface SpecDoc {
   /** Inserts our entry where a list needs it; returns how many lists changed. */
-  patch(entry: ReturnType<typeof ourCdiHook>): number
+  patch(entry: CdiEntry): number
   /** Removes every entry of ours; returns how many it removed. */
   revert(): number
   toString(): string
 }
 
+/** How one format edits its lists in place and writes itself back. */
+interface Editor {
+  insert(list: HookList, at: number, entry: CdiEntry): void
+  remove(list: HookList, at: number): void
+  render(): string
+}
+
+type CdiEntry = ReturnType<typeof ourCdiHook>
+
+const specDoc = (lists: HookList[], editor: Editor): SpecDoc => ({
+  patch: entry => {
+    let n = 0
+    for (const list of lists) {
+      const at = insertionIndex(list.items, isCreateContainer)
+      if (at === undefined) continue
+      editor.insert(list, at, entry)
+      n++
+    }
+    return n
+  },
+  revert: () => {
+    let n = 0
+    for (const list of lists) {
+      // From the end, so the indices of the plain items stay those of the edited list.
+      for (let i = list.items.length - 1; i >= 0; i--) {
+        if (isOurHook(list.items[i])) {
+          editor.remove(list, i)
+          n++
+        }
+      }
+    }
+    return n
+  },
+  toString: () => editor.render(),
+})
+
 const jsonDoc = (spec: unknown, text: string, file: string): SpecDoc => {
-  const lists = hookLists(spec, file)
   // Write back as it came: indented with the same unit, or compact.
   const indent = /^[{[][ \t]*\r?\n([ \t]+)/.exec(text)?.[1]
   const newline = text.endsWith('\n') ? '\n' : ''
-  return {
-    patch: entry => {
-      let n = 0
-      for (const { items } of lists) {
-        const at = insertionIndex(items, isCreateContainer)
-        if (at === undefined) continue
-        items.splice(at, 0, entry)
-        n++
-      }
-      return n
-    },
-    revert: () => {
-      let n = 0
-      for (const { items } of lists) {
-        for (let i = items.length - 1; i >= 0; i--) {
-          if (isOurHook(items[i])) {
-            items.splice(i, 1)
-            n++
-          }
-        }
-      }
-      return n
-    },
-    toString: () => JSON.stringify(spec, null, indent) + newline,
-  }
+  // The lists are the parsed arrays themselves.
+  return specDoc(hookLists(spec, file), {
+    insert: ({ items }, at, entry) => items.splice(at, 0, entry),
+    remove: ({ items }, at) => items.splice(at, 1),
+    render: () => JSON.stringify(spec, null, indent) + newline,
+  })
 }
 
 /**
@@ -109,42 +125,23 @@ const renderOptions = (doc: Document, text: string): ToStringOptions => {
 }
 
 const yamlDoc = (doc: Document, text: string, file: string): SpecDoc => {
-  const lists = hookLists(doc.toJS(), file)
   const seqAt = (path: Path) => {
     const node = doc.getIn(path, true)
     // An alias (*anchor) would edit every list that shares it; refuse.
     if (!isSeq(node)) throw new HookError(`${file}: ${fieldName(path)} is not a plain YAML list (an alias?); patch it by hand`)
     return node
   }
-  return {
-    patch: entry => {
-      let n = 0
-      for (const { path, items } of lists) {
-        const at = insertionIndex(items, isCreateContainer)
-        if (at === undefined) continue
-        const seq = seqAt(path)
-        // Look like the neighbour: a flow map `{...}` or a block map.
-        const neighbour = seq.items[at]
-        seq.items.splice(at, 0, doc.createNode(entry, { flow: isMap(neighbour) && neighbour.flow === true }))
-        n++
-      }
-      return n
+  return specDoc(hookLists(doc.toJS(), file), {
+    insert: ({ path }, at, entry) => {
+      const seq = seqAt(path)
+      // Look like the neighbour: a flow map `{...}` or a block map.
+      const neighbour = seq.items[at]
+      seq.items.splice(at, 0, doc.createNode(entry, { flow: isMap(neighbour) && neighbour.flow === true }))
     },
-    revert: () => {
-      let n = 0
-      for (const { path, items } of lists) {
-        for (let i = items.length - 1; i >= 0; i--) {
-          if (isOurHook(items[i])) {
-            seqAt(path).items.splice(i, 1)
-            n++
-          }
-        }
-      }
-      return n
-    },
+    remove: ({ path }, at) => seqAt(path).items.splice(at, 1),
     // Options are found on an untouched copy, and only when there is something to write.
-    toString: () => doc.toString(renderOptions(parseDocument(text), text)),
-  }
+    render: () => doc.toString(renderOptions(parseDocument(text), text)),
+  })
 }
 
 /**
