@@ -1,0 +1,185 @@
+// The Debian package as an operator meets it: `npm run package`'s script
+// builds it; dpkg-deb shows what is in it; dpkg installs it into a scratch
+// root and removes it again; lintian (when installed) has nothing to say.
+// Then the README's quick start on this machine, in a private mount
+// namespace where the package's files are overlaid onto /usr (as `dpkg -i`
+// would put them): doctor, cdi patch, doctor again, and a container through
+// podman with the hook registered.
+import t from 'tap'
+import { enterPrivateMountNamespace } from '../harness/private-ns'
+// Before the re-run, or tap's 30 s kills the outer process: lintian alone
+// takes about a minute for the ~120 MB executable.
+t.setTimeout(300_000)
+enterPrivateMountNamespace()
+
+import { execFileSync, spawnSync } from 'node:child_process'
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { version } from '../../package.json'
+import { CDI_USAGE } from '../../src/cdi'
+import { DOCTOR_USAGE } from '../../src/doctor'
+import { HOOK_USAGE } from '../../src/hook'
+import { INSTALL_USAGE } from '../../src/install'
+import { isNvidiaHook, isOurHook } from '../../src/registration'
+import { writeBusyboxRootfs } from '../harness/busybox-rootfs'
+import { setSpecDir } from '../harness/cdi-dirs'
+import { mountFakeDriver, unmountFakeDriver } from '../harness/fake-driver'
+import { configCapture, hideHybridCgroup2, podman } from '../harness/podman'
+import { detachUnder } from '../harness/scratch'
+
+const NAME = 'nvidia-procfs-hook'
+const DEB = `${NAME}_${version}_amd64.deb`
+const HOOKS_D = '/usr/share/containers/oci/hooks.d'
+const STAND_IN = resolve('test/harness/nvidia-hook-stand-in.mjs')
+
+const work = mkdtempSync(join(tmpdir(), 'nph-package-'))
+t.teardown(() => {
+  detachUnder(work)
+  rmSync(work, { recursive: true, force: true })
+})
+const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { encoding: 'utf8', env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' } })
+
+const out = join(work, 'out')
+sh(process.execPath, ['build/deb.mjs', out])
+const deb = join(out, DEB)
+
+t.test('what the package holds', async t => {
+  t.same(readdirSync(out), [DEB], 'the .deb and nothing left beside it')
+  const info = sh('dpkg-deb', ['-I', deb])
+  t.match(info, `Package: ${NAME}\n`)
+  t.match(info, `Version: ${version}\n`)
+  t.match(info, 'Architecture: amd64\n')
+  t.match(info, /Depends: libatomic1, libc6 \(>= 2\.28\), libgcc-s1, libstdc\+\+6, mount\n/)
+  const listing = sh('dpkg-deb', ['-c', deb])
+    .trim()
+    .split('\n')
+    .map(l => l.split(/\s+/))
+  t.ok(listing.every(f => f[1] === 'root/root'), 'everything owned by root')
+  const files = Object.fromEntries(listing.filter(f => !(f[0] as string).startsWith('d')).map(f => [(f[5] as string).slice(1), f[0]]))
+  t.same(files, {
+    [`/usr/bin/${NAME}`]: '-rwxr-xr-x',
+    [`${HOOKS_D}/${NAME}.json`]: '-rw-r--r--',
+    [`/usr/share/doc/${NAME}/changelog.Debian.gz`]: '-rw-r--r--',
+    [`/usr/share/doc/${NAME}/changelog.gz`]: '-rw-r--r--',
+    [`/usr/share/doc/${NAME}/copyright`]: '-rw-r--r--',
+    [`/usr/share/lintian/overrides/${NAME}`]: '-rw-r--r--',
+    [`/usr/share/man/man1/${NAME}.1.gz`]: '-rw-r--r--',
+  })
+  t.ok(listing.filter(f => (f[0] as string).startsWith('d')).every(f => f[0] === 'drwxr-xr-x'), 'directories 0755')
+})
+
+const root = join(work, 'root')
+
+t.test('dpkg installs it into a scratch root, and removes it', async t => {
+  for (const d of ['info', 'updates', 'triggers']) mkdirSync(join(root, 'var/lib/dpkg', d), { recursive: true })
+  writeFileSync(join(root, 'var/lib/dpkg/status'), '')
+  // --force-depends: the scratch root has no libc6; the libraries come from this machine.
+  const dpkg = (...args: string[]) => sh('dpkg', ['--root', root, '--force-not-root', '--force-script-chrootless', '--force-depends', ...args])
+  dpkg('-i', deb)
+  t.match(dpkg('-s', NAME), /^Status: install ok installed$/m)
+  t.same(dpkg('-L', NAME).trim().split('\n').filter(p => !existsSync(join(root, p))), [], 'every path dpkg lists is there')
+  const installed = join(root, 'usr/bin', NAME)
+  t.match(sh(installed, ['--version']), new RegExp(`^${NAME} ${version} \\(node v\\d+\\.`))
+  const hooksFile = JSON.parse(readFileSync(join(root, HOOKS_D, `${NAME}.json`), 'utf8'))
+  t.same(hooksFile.hook.path, `/usr/bin/${NAME}`, 'the hooks.d file runs the packaged binary')
+  t.same(hooksFile.stages, ['precreate'])
+
+  const man = spawnSync('/usr/bin/man', ['--warnings', '-l', join(root, `usr/share/man/man1/${NAME}.1.gz`)], { encoding: 'utf8', env: { PATH: '/usr/bin:/bin', MANWIDTH: '80', LC_ALL: 'C.UTF-8' } })
+  t.equal(man.status, 0)
+  t.equal(man.stderr, '', 'no roff warnings')
+  const page = man.stdout.replace(/\u2010\n\s*/g, '').replace(/\s+/g, ' ')
+  for (const usage of [HOOK_USAGE, CDI_USAGE, DOCTOR_USAGE, INSTALL_USAGE]) {
+    for (const option of new Set(usage.match(/--[a-z-]+/g))) t.match(page, option, `the man page documents ${option}`)
+  }
+  for (const command of ['hook', 'precreate', 'cdi patch', 'unmount', 'doctor', 'install', 'uninstall', 'EXIT STATUS', 'FILES', 'EXAMPLES']) t.match(page, command)
+
+  dpkg('-r', NAME)
+  t.notOk(existsSync(installed), 'removed')
+  t.notOk(existsSync(join(root, HOOKS_D, `${NAME}.json`)))
+})
+
+const noLintian = spawnSync('/usr/bin/lintian', ['--version']).error
+  ? 'lintian is not installed (apt-get install lintian: ~140 packages, more than CI should pull for one check)'
+  : false
+t.test('lintian', { skip: noLintian }, async t => {
+  const res = spawnSync('/usr/bin/lintian', ['--tag-display-limit', '0', deb], { encoding: 'utf8', timeout: 300_000 })
+  t.equal(res.status, 0, res.stdout)
+  t.same(res.stdout.split('\n').filter(l => /^[EW]: /.test(l)), [], 'no errors, no warnings (Node SEA tags overridden, with the reason)')
+})
+
+t.test("the README's quick start on this machine", async t => {
+  // dpkg -i, as far as the files go: the package's files over /usr/bin and /usr/share/containers.
+  const extracted = join(work, 'extracted')
+  sh('dpkg-deb', ['-x', deb, extracted])
+  const overlay = (dir: string, fill: (upper: string) => void) => {
+    const layer = join(work, `layer${dir.replace(/\//g, '-')}`)
+    mkdirSync(layer)
+    sh('/usr/bin/mount', ['-t', 'tmpfs', '-o', 'mode=0755', 'nph-test-package', layer])
+    mkdirSync(join(layer, 'upper'))
+    mkdirSync(join(layer, 'work'))
+    fill(join(layer, 'upper'))
+    sh('/usr/bin/mount', ['-t', 'overlay', '-o', `lowerdir=${dir},upperdir=${layer}/upper,workdir=${layer}/work`, 'nph-test-package', dir])
+  }
+  overlay('/usr/bin', upper => copyFileSync(join(extracted, 'usr/bin', NAME), join(upper, NAME)))
+  const captured = join(work, 'captured')
+  overlay('/usr/share/containers', upper => {
+    mkdirSync(join(upper, 'oci/hooks.d'), { recursive: true })
+    copyFileSync(join(extracted, HOOKS_D, `${NAME}.json`), join(upper, 'oci/hooks.d', `${NAME}.json`))
+    // Not an operator's step: a createContainer hook that keeps the config the runtime got.
+    writeFileSync(join(upper, 'oci/hooks.d/zz-capture.json'), JSON.stringify(configCapture(work, captured)))
+  })
+  mountFakeDriver(0)
+  t.teardown(unmountFakeDriver)
+  hideHybridCgroup2()
+  const bin = join(work, 'nvidia-bin')
+  mkdirSync(bin)
+  symlinkSync(STAND_IN, join(bin, 'nvidia-ctk'))
+  const cdi = join(work, 'cdi')
+  mkdirSync(cdi)
+  const spec = join(cdi, 'nvidia.yaml')
+  writeFileSync(
+    spec,
+    `cdiVersion: 0.5.0\nkind: nvidia.com/gpu\ndevices:\n- name: all\n  containerEdits:\n    env: [GPU=all]\ncontainerEdits:\n  hooks:\n  - {hookName: createContainer, path: ${bin}/nvidia-ctk, args: [nvidia-ctk, hook, disable-device-node-modification], env: [NVIDIA_CTK_DEBUG=false]}\n`,
+  )
+  t.teardown(setSpecDir('/etc/cdi', cdi))
+  t.teardown(setSpecDir('/var/run/cdi'))
+
+  const cli = (...args: string[]) => spawnSync(NAME, args, { encoding: 'utf8', env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } })
+  const doctor = cli('doctor')
+  t.equal(doctor.status, 0, doctor.stdout)
+  t.match(doctor.stdout, /^ok {4}driver {5}FAKE-nvidia-driver-for-tests .*ModifyDeviceFiles: 0/m)
+  t.match(doctor.stdout, /^ok {4}runsc {6}\/usr\/bin\/runsc: runsc version 0\.0~20221219\.0; skips CDI createContainer hooks/m, "Debian's runsc")
+  t.match(doctor.stdout, /^WARN  cdi {8}\/etc\/cdi\/nvidia\.yaml: NVIDIA hooks run without nvidia-procfs-hook in front \(1 hooks list\); harmless until runsc runs CDI createContainer hooks\n {17}fix: nvidia-procfs-hook cdi patch \/etc\/cdi\/nvidia\.yaml$/m)
+  t.match(doctor.stdout, /^ok {4}hooks\.d {4}\/usr\/share\/containers\/oci\/hooks\.d\/nvidia-procfs-hook\.json: precreate -> \/usr\/bin\/nvidia-procfs-hook$/m)
+  t.match(doctor.stdout, new RegExp(`^ok {4}binary {5}/usr/bin/${NAME}: ${NAME} ${version} `, 'm'))
+  t.match(doctor.stdout, /\nREADY \(1 warning\)\n$/)
+
+  const rootfs = join(work, 'rootfs')
+  writeBusyboxRootfs(rootfs)
+  const engine = podman(join(work, 'podman'))
+  const start = (id: string) => {
+    const res = engine.run({ runtime: 'runc', hooksDir: HOOKS_D, device: 'nvidia.com/gpu=all', rootfs, argv: ['/bin/echo', id] })
+    t.equal(res.status, 0, res.stderr)
+    t.match(res.stdout, `${id}\n`)
+    const configs = readdirSync(captured)
+    const config = JSON.parse(readFileSync(join(captured, configs[configs.length - 1] as string), 'utf8'))
+    rmSync(captured, { recursive: true })
+    mkdirSync(captured)
+    return (config.hooks.createContainer as unknown[]).filter(h => isOurHook(h) || isNvidiaHook(h))
+  }
+  mkdirSync(captured, { recursive: true })
+  const ours = { path: `/usr/bin/${NAME}`, args: [NAME, 'hook', '--stage', 'createContainer'], env: ['PATH=/usr/sbin:/usr/bin:/sbin:/bin'] }
+  t.match(start('precreate'), [ours, { path: `${bin}/nvidia-ctk` }], 'the packaged precreate file puts the hook in front of NVIDIA\'s')
+
+  // The fix doctor printed, as printed.
+  const fix = /fix: (nvidia-procfs-hook cdi patch \S+)$/m.exec(doctor.stdout)?.[1] as string
+  const patched = cli(...fix.split(' ').slice(1))
+  t.same({ status: patched.status, stdout: patched.stdout }, { status: 0, stdout: 'patched /etc/cdi/nvidia.yaml (1 hooks list)\n' })
+  const again = cli('doctor', '--json')
+  t.equal(again.status, 0)
+  const findings = JSON.parse(again.stdout).findings as { check: string }[]
+  t.same(findings.filter(f => f.check === 'cdi'), [{ check: 'cdi', status: 'ok', summary: `/etc/cdi/nvidia.yaml: patched (/usr/bin/${NAME})` }])
+  t.match(cli('doctor').stdout, /\nREADY\n$/)
+  t.match(start('patched'), [ours, { path: `${bin}/nvidia-ctk` }], 'patched spec and precreate file together: still one entry, in front')
+})
