@@ -43,6 +43,8 @@ const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { encoding: 
 const out = join(work, 'out')
 sh(process.execPath, ['build/deb.mjs', out])
 const deb = join(out, DEB)
+const extracted = join(work, 'extracted')
+sh('dpkg-deb', ['-x', deb, extracted])
 
 t.test('what the package holds', async t => {
   t.same(readdirSync(out), [DEB], 'the .deb and nothing left beside it')
@@ -85,7 +87,7 @@ t.test('dpkg installs it into a scratch root, and removes it', async t => {
   t.same(hooksFile.hook.path, `/usr/bin/${NAME}`, 'the hooks.d file runs the packaged binary')
   t.same(hooksFile.stages, ['precreate'])
 
-  const man = spawnSync('/usr/bin/man', ['--warnings', '-l', join(root, `usr/share/man/man1/${NAME}.1.gz`)], { encoding: 'utf8', env: { PATH: '/usr/bin:/bin', MANWIDTH: '80', LC_ALL: 'C.UTF-8' } })
+  const man = spawnSync('/usr/bin/man', ['--warnings', '-l', join(extracted, `usr/share/man/man1/${NAME}.1.gz`)], { encoding: 'utf8', env: { PATH: '/usr/bin:/bin', MANWIDTH: '80', LC_ALL: 'C.UTF-8' } })
   t.equal(man.status, 0)
   t.equal(man.stderr, '', 'no roff warnings')
   const page = man.stdout.replace(/\u2010\n\s*/g, '').replace(/\s+/g, ' ')
@@ -110,8 +112,6 @@ t.test('lintian', { skip: noLintian }, async t => {
 
 t.test("the README's quick start on this machine", async t => {
   // dpkg -i, as far as the files go: the package's files over /usr/bin and /usr/share/containers.
-  const extracted = join(work, 'extracted')
-  sh('dpkg-deb', ['-x', deb, extracted])
   const overlay = (dir: string, fill: (upper: string) => void) => {
     const layer = join(work, `layer${dir.replace(/\//g, '-')}`)
     mkdirSync(layer)
