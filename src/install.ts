@@ -208,6 +208,8 @@ interface FilePlan {
   mode: number
   /** Whether the file in place already has this content. */
   same: () => boolean
+  /** What to do when a file install did not write is in the way. */
+  instead: string
   fill: (tmp: string) => void
 }
 
@@ -246,6 +248,7 @@ export const installCommand = (argv: string[], io: HookIO): number => {
       action: 'installed',
       mode: 0o755,
       same: () => sameContent(source, at(binary)),
+      instead: 'remove it or choose another --prefix',
       fill: tmp => copyFileSync(source, tmp, constants.COPYFILE_EXCL),
     },
   ]
@@ -256,6 +259,7 @@ export const installCommand = (argv: string[], io: HookIO): number => {
       action: 'wrote',
       mode: 0o644,
       same: () => readFileSync(at(HOOKS_FILE), 'utf8') === text,
+      instead: 'if the package put it there, it registers the hook already: leave out --hooks-d',
       fill: tmp => writeFileSync(tmp, text, { flag: 'wx' }),
     })
   }
@@ -263,7 +267,7 @@ export const installCommand = (argv: string[], io: HookIO): number => {
     if (statSync(at(f.path), { throwIfNoEntry: false }) === undefined) return true
     if (f.same()) return false
     if (!manifest.files.includes(f.path)) {
-      throw new HookError(`install: ${at(f.path)} exists and was not written by install (a package's? see dpkg -S ${f.path}); remove it or choose another --prefix`)
+      throw new HookError(`install: ${at(f.path)} exists and was not written by install (a package's? see dpkg -S ${f.path}); ${f.instead}`)
     }
     return true
   })

@@ -155,7 +155,9 @@ t.test('files install did not write are never replaced nor removed', async t => 
   t.ok(statSync(join(root, HOOKS_FILE)).isFile(), 'still there')
 
   writeFileSync(join(root, HOOKS_FILE), hooksFileFor(DEFAULT_BINARY))
-  t.match(run(['install', '--host-root', root, '--hooks-d'], [exe]).err, [/hooks\.d\/nvidia-procfs-hook\.json exists and was not written by install/], 'the package\'s hooks.d file')
+  t.same(run(['install', '--host-root', root, '--hooks-d'], [exe]).err, [
+    `nvidia-procfs-hook: error: install: ${root}${HOOKS_FILE} exists and was not written by install (a package's? see dpkg -S ${HOOKS_FILE}); if the package put it there, it registers the hook already: leave out --hooks-d`,
+  ], 'the package\'s hooks.d file')
 })
 
 t.test('under Node: the executable that npm run build made, or a clear refusal', async t => {
