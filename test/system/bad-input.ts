@@ -7,8 +7,11 @@
 //   `npm run fuzz` runs many more.
 import t from 'tap'
 import { enterPrivateMountNamespace } from '../harness/private-ns'
-// Before the re-run: tap's default 30 s would kill the outer process mid-suite.
-t.setTimeout(600_000)
+
+const CASES = Number(process.env.NPH_FUZZ_CASES ?? 2000)
+const EXEC_CASES = Number(process.env.NPH_FUZZ_EXEC_CASES ?? 100)
+// Before the re-run, and sized to the cases: tap's default 30 s is far too short.
+t.setTimeout(180_000 + CASES * 30 + EXEC_CASES * 300)
 enterPrivateMountNamespace()
 
 import { execFileSync, spawnSync } from 'node:child_process'
@@ -247,5 +250,5 @@ const fuzz = (t: Test, how: 'in-process' | 'executable', count: number, seed: nu
 }
 
 const SEED = Number(process.env.NPH_FUZZ_SEED ?? 20261126)
-t.test('fuzzed input, in-process', async t => fuzz(t, 'in-process', Number(process.env.NPH_FUZZ_CASES ?? 2000), SEED))
-t.test('fuzzed input, through the executable', async t => fuzz(t, 'executable', Number(process.env.NPH_FUZZ_EXEC_CASES ?? 100), SEED + 1))
+t.test('fuzzed input, in-process', async t => fuzz(t, 'in-process', CASES, SEED))
+t.test('fuzzed input, through the executable', async t => fuzz(t, 'executable', EXEC_CASES, SEED + 1))
