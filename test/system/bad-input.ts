@@ -19,7 +19,7 @@ import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, symlinkSync, write
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Test } from 'tap'
-import { main } from '../../src/cli'
+import { main, oneLine } from '../../src/cli'
 import type { HookIO } from '../../src/hook'
 import { HOOK, HOOK_ENV, mountsIn, PREFIX, stderrLines, treeFingerprint } from '../harness/containment'
 import { mountFakeDriver, unmountFakeDriver } from '../harness/fake-driver'
@@ -221,6 +221,11 @@ const runNamed = (t: Test, c: Named, how: 'in-process' | 'executable') => {
   if (c.exit === 0) t.equal(mountsIn(s.rootfs).length, 1, `${how}: mounted`)
   rmSync(CONFIG, { recursive: true, force: true })
 }
+
+t.test('stderr lines: control characters are escaped, one trailing newline dropped', async t => {
+  t.equal(oneLine('nvidia-procfs-hook: error: /a\nb\tc\u0000d\u007f\n'), 'nvidia-procfs-hook: error: /a\\x0ab\\x09c\\x00d\\x7f')
+  t.equal(oneLine('plain'), 'plain')
+})
 
 t.test('named corpus, in-process', async t => {
   for (const c of CORPUS) t.test(c.name, async t => runNamed(t, c, 'in-process'))

@@ -8,14 +8,15 @@ t.setTimeout(180_000)
 enterPrivateMountNamespace()
 
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync } from 'node:fs'
+import { closeSync, existsSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync } from 'node:fs'
+import { createServer } from 'node:net'
 import { join } from 'node:path'
 import type { Test } from 'tap'
 import { assertContained, assertOneLine, assertOurMount, HOOK, HOOK_ENV, mountsIn, runHook, snapshot, SOURCE, type HookRun } from '../harness/containment'
 import { mountFakeDriver, unmountFakeDriver } from '../harness/fake-driver'
 import { installFaultTools, type FaultMode } from '../harness/fault-tools'
 import { scratchBundle } from '../harness/scratch'
-import { openPath } from '../../src/in-root'
+import { describeKind, openEntry, openPath } from '../../src/in-root'
 import { provideProcfs } from '../../src/provide-procfs'
 import { CHILD_FD, runUtil, type UtilRunner } from '../../src/mount'
 
@@ -189,10 +190,47 @@ t.test('in-process: repair, lock and verify branches', async t => {
     t.same(provideProcfs({ rootfs, source: SOURCE }), { action: 'skipped', reason: `${rootfs}/proc is a procfs that already shows driver/nvidia`, warning: false })
   })
 
+  t.test('in-root: every kind of entry is named; errors other than ENOENT are errors', async t => {
+    const { bundle } = scratchBundle(t)
+    const at = (n: string) => join(bundle, n)
+    symlinkSync('x', at('link'))
+    sh('/usr/bin/mkfifo', at('fifo'))
+    sh('/usr/bin/mknod', at('blk'), 'b', '7', '0')
+    await new Promise<void>(done => {
+      const server = createServer().listen(at('sock.tmp'), () => {
+        linkSync(at('sock.tmp'), at('sock'))
+        server.close(() => done())
+      })
+    })
+    const kinds = ['rootfs', 'link', 'config.json', 'fifo', 'sock', 'blk'].map(n => describeKind(lstatSync(at(n))))
+    t.same([...kinds, describeKind(lstatSync('/dev/null'))], ['a directory', 'a symlink', 'a regular file', 'a fifo', 'a socket', 'a block device', 'a character device'])
+    const file = openSync(at('config.json'), 'r')
+    t.teardown(() => closeSync(file))
+    t.throws(() => openEntry(file, 'x'), { code: 'ENOTDIR' })
+  })
+
+  t.test('a read-only rootfs: mkdir fails with EROFS, refused', async t => {
+    const { rootfs } = scratchBundle(t)
+    sh('/usr/bin/mount', '--bind', rootfs, rootfs)
+    sh('/usr/bin/mount', '-o', 'remount,bind,ro', rootfs)
+    t.throws(() => provideProcfs({ rootfs, source: SOURCE }), new RegExp(`^cannot create ${rootfs}/proc: EROFS`))
+  })
+
   t.test('openPath: a missing component or a non-directory on the way is "not there"; other errors are errors', async t => {
     t.equal(openPath('/nonexistent-nph/x'), undefined)
     t.equal(openPath(SOURCE + '/params/x'), undefined)
     t.throws(() => openPath('/' + 'x'.repeat(5000)), { code: 'ENAMETOOLONG' })
+  })
+
+  t.test('rollback when a directory it created is already gone: the rest is removed', async t => {
+    const { rootfs } = scratchBundle(t)
+    const run: UtilRunner = (tool, args, fd) => {
+      if (!args.includes('--bind')) return runUtil(tool, args, fd)
+      rmSync(target(rootfs), { recursive: true })
+      throw new Error('injected bind failure')
+    }
+    t.throws(() => provideProcfs({ rootfs, source: SOURCE, run }), /^injected bind failure$/)
+    t.same(readdirSync(rootfs), [])
   })
 
   t.test('a lock that cannot be taken: refused before anything is created', async t => {
