@@ -161,8 +161,8 @@ const enterAndProvide = (pid: number, rootfs: string, source: string, dryRun: bo
   if (dryRun) return { action: 'planned', reason: `mount needed; would run: nsenter ${args.join(' ')}`, plan: [] }
   debug('entering the mount namespace of %d', pid)
   // The child is a standalone run: it ends with one line saying what it did.
-  const said = runUtil('nsenter', args).trim().split('\n').pop() ?? ''
-  const m = /^nvidia-procfs-hook: (mounted|skipped): (.*)$/.exec(said)
+  const said = runUtil('nsenter', args).trim()
+  const m = /(?:^|\n)nvidia-procfs-hook: (mounted|skipped): ([^\n]*)$/.exec(said)
   if (!m) throw new HookError(`in the mount namespace of pid ${pid}: unexpected answer ${JSON.stringify(said)}`)
   const reason = `in the mount namespace of pid ${pid}: ${m[2]}`
   return m[1] === 'skipped' ? { action: 'skipped', reason, warning: false } : { action: 'mounted', reason, created: [] }

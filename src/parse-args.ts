@@ -30,12 +30,7 @@ export const parseArgs = (argv: string[], spec: FlagSpec, command: string): Flag
   for (const name of spec.string ?? []) {
     const v: unknown = flags[name]
     if (Array.isArray(v)) throw new UsageError(`${command}: --${name} given more than once`)
-    if (v === '') {
-      if (argv.some(a => a === `--${name}` || a.startsWith(`--${name}=`))) {
-        throw new UsageError(`${command}: --${name} needs a value`)
-      }
-      delete flags[name]
-    }
+    if (v === '') throw new UsageError(`${command}: --${name} needs a value`)
   }
   return flags
 }

@@ -43,3 +43,11 @@ t.test('reads this process\'s table and the mount of an fd', async t => {
   closeSync(fd)
   t.throws(() => mountIdOfFd(987654), { code: 'ENOENT' })
 })
+
+t.test('an fdinfo without mnt_id (kernels before 3.15) is an error, not mount 0', async t => {
+  const fs = await import('node:fs')
+  const { mountIdOfFd: probe } = t.mockRequire<typeof import('../../src/mountinfo')>('../../src/mountinfo', {
+    'node:fs': { ...fs, readFileSync: () => 'pos:\t0\nflags:\t010000000\n' },
+  })
+  t.throws(() => probe(3), { message: 'no mnt_id in /proc/self/fdinfo/3' })
+})
