@@ -320,13 +320,10 @@ t.test('hooks.d files', async t => {
     }),
   )
   t.equal(r.code, 1)
-  t.same(finding(r, 'hooks.d'), [
-    {
-      check: 'hooks.d',
-      status: 'fail',
-      summary: `/${dir}/bad.json: not JSON (Expected double-quoted property name in JSON at position 20 (line 1 column 21)); podman fails every container on this`,
-      fix: `fix or remove /${dir}/bad.json`,
-    },
+  // The JSON parser's own words differ between Node versions.
+  t.match(finding(r, 'hooks.d')[0]?.summary, new RegExp(`^/${dir}/bad\\.json: not JSON \\(.*\\); podman fails every container on this$`))
+  t.same(finding(r, 'hooks.d').map((f, i) => (i ? f : { ...f, summary: 'bad.json' })), [
+    { check: 'hooks.d', status: 'fail', summary: 'bad.json', fix: `fix or remove /${dir}/bad.json` },
     {
       check: 'hooks.d',
       status: 'fail',
