@@ -1,7 +1,7 @@
 import { isAbsolute, join } from 'node:path'
 import { rootfsFromBundle } from './bundle-config'
 import { HookError, UsageError } from './errors'
-import { appendRecord, debugFor, enableDebug } from './log'
+import { debugFor, enableDebug, openRunLog } from './log'
 import { parseState, type OciState } from './oci-state'
 import { parseArgs } from './parse-args'
 import { place, procProbe, STAGES, type ProcessProbe, type Stage } from './placement'
@@ -51,7 +51,7 @@ const readTarget = (flags: Record<string, string | undefined>, io: HookIO): Targ
   if (standalone && flags.state !== undefined) {
     throw new UsageError('hook: --state cannot be combined with --bundle or --rootfs')
   }
-  for (const name of ['bundle', 'rootfs', 'state', 'source', 'log-file'] as const) {
+  for (const name of ['bundle', 'rootfs', 'state', 'source'] as const) {
     const v = flags[name]
     if (v !== undefined && !isAbsolute(v)) throw new UsageError(`hook: --${name} must be an absolute path`)
   }
@@ -91,12 +91,14 @@ export const hookCommand = (argv: string[], io: HookIO): number => {
     throw new UsageError(`hook: --stage must be one of ${STAGES.join(', ')}`)
   }
   const logFile = flags['log-file'] as string | undefined
+  if (logFile !== undefined && !isAbsolute(logFile)) throw new UsageError('hook: --log-file must be an absolute path')
+  const log = logFile === undefined ? undefined : openRunLog(logFile, io.err)
   const source = (flags.source as string | undefined) ?? DEFAULT_SOURCE
   let target: Target | undefined
   let placedStage: Stage | undefined = stage as Stage | undefined
   const finish = (outcome: Outcome | { action: 'failed'; reason: string }, exitCode: number) => {
-    if (logFile !== undefined) {
-      appendRecord(logFile, {
+    if (log !== undefined) {
+      log.write({
         time: new Date().toISOString(),
         id: target?.state?.id,
         stage: placedStage,
@@ -162,8 +164,10 @@ const enterAndProvide = (pid: number, rootfs: string, source: string, dryRun: bo
   debug('entering the mount namespace of %d', pid)
   // The child is a standalone run: it ends with one line saying what it did.
   const said = runUtil('nsenter', args).trim()
-  const m = /(?:^|\n)nvidia-procfs-hook: (mounted|skipped): ([^\n]*)$/.exec(said)
+  const m = /(?:^|\n)nvidia-procfs-hook: (mounted|repaired|skipped): ([^\n]*)$/.exec(said)
   if (!m) throw new HookError(`in the mount namespace of pid ${pid}: unexpected answer ${JSON.stringify(said)}`)
   const reason = `in the mount namespace of pid ${pid}: ${m[2]}`
-  return m[1] === 'skipped' ? { action: 'skipped', reason, warning: false } : { action: 'mounted', reason, created: [] }
+  if (m[1] === 'skipped') return { action: 'skipped', reason, warning: false }
+  if (m[1] === 'repaired') return { action: 'repaired', reason }
+  return { action: 'mounted', reason, created: [] }
 }

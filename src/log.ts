@@ -34,20 +34,32 @@ export interface RunRecord {
   durationMs: number
 }
 
+export interface RunLog {
+  /** Appends the run's one JSON line; a failed write is a warning, not a new verdict. */
+  write(record: RunRecord): void
+}
+
 /**
- * Appends one JSON line. O_NOFOLLOW: the log path is ours, and a symlink
- * planted there must not redirect a root-owned write.
+ * Opens --log-file before the hook acts, so a log that cannot be opened
+ * fails the run while nothing has changed yet. O_NOFOLLOW: the log path is
+ * ours, and a symlink planted there must not redirect a root-owned write.
  */
-export const appendRecord = (file: string, record: RunRecord): void => {
+export const openRunLog = (file: string, warn: (line: string) => void): RunLog => {
   let fd: number
   try {
     fd = openSync(file, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o640)
   } catch (er) {
     throw new HookError(`cannot open log file ${file}: ${errorText(er)}`)
   }
-  try {
-    writeSync(fd, JSON.stringify(record) + '\n')
-  } finally {
-    closeSync(fd)
+  return {
+    write: record => {
+      try {
+        writeSync(fd, JSON.stringify(record) + '\n')
+      } catch (er) {
+        warn(`nvidia-procfs-hook: warning: cannot write log file ${file}: ${errorText(er)}`)
+      } finally {
+        closeSync(fd)
+      }
+    },
   }
 }

@@ -1,6 +1,6 @@
 import { closeSync, constants, lstatSync, openSync, readlinkSync, statfsSync, statSync, type Stats } from 'node:fs'
 import { join } from 'node:path'
-import { errorCode, HookError } from './errors'
+import { errorCode, errorText, HookError } from './errors'
 import { createDirEntry, fdPath, O_CLOEXEC, openDirEntry, openPath, openRoot, removeDirEntry, type Entry } from './in-root'
 import { debugFor } from './log'
 import { bind, detach, lockExclusive, remountReadOnly, runUtil, type UtilRunner } from './mount'
@@ -46,7 +46,7 @@ export const statSource = (source: string): Stats | undefined => {
     st = statSync(source)
   } catch (er) {
     if (errorCode(er) === 'ENOENT') return undefined
-    throw new HookError(`cannot stat source ${source}: ${errorCode(er) ?? (er as Error).message}`)
+    throw new HookError(`cannot stat source ${source}: ${errorText(er)}`)
   }
   if (!st.isDirectory()) throw new HookError(`source ${source} is not a directory`)
   return st
@@ -222,7 +222,7 @@ const mountInto = (opts: ProvideOptions, sourceStat: Stats, walk: Walk, keep: (e
       try {
         removeDirEntry(c.parent.fd, c.name, c.made)
       } catch (rmEr) {
-        problems.push(`cannot remove ${c.path}: ${errorCode(rmEr) ?? (rmEr as Error).message}`)
+        problems.push(`cannot remove ${c.path}: ${errorText(rmEr)}`)
       }
     }
     if (problems.length) throw new HookError(`${(er as Error).message}; rollback incomplete: ${problems.join('; ')}`)

@@ -1,4 +1,5 @@
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { readMountinfo } from '../../src/mountinfo'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Test } from 'tap'
@@ -19,10 +20,9 @@ export const scratchBundle = (t: Test, rootPath = 'rootfs') => {
 
 /** Mount points under `dir` in this namespace, deepest first. */
 export const mountsUnder = (dir: string): string[] =>
-  readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .map(l => l.split(' ')[4])
-    .filter((p): p is string => !!p && (p === dir || p.startsWith(dir + '/')))
+  readMountinfo()
+    .map(m => m.mountPoint)
+    .filter(p => p === dir || p.startsWith(dir + '/'))
     .reverse()
 
 export const detachUnder = (dir: string) => {

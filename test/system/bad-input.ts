@@ -113,10 +113,7 @@ const breach = (r: Ran): string | undefined => {
   if (r.err.some(l => !l.startsWith(PREFIX))) return `stderr not ours: ${JSON.stringify(r.err)}`
   if (r.err.some(l => l.startsWith(`${PREFIX}internal error`))) return `internal error: ${r.err[0]}`
   const ms = mountsIn(top)
-  // Known gap, reported: a --log-file that cannot be written fails the run
-  // (exit 1) after the mount was made; the read-only mount stays.
-  const logFailed = r.err.some(l => l.includes('cannot open log file'))
-  if (r.code !== 0 && ms.length && !logFailed) return `failed run left mounts: ${ms.map(m => m.mountPoint).join(', ')}`
+  if (r.code !== 0 && ms.length) return `failed run left mounts: ${ms.map(m => m.mountPoint).join(', ')}`
   if (ms.length > 1) return `${ms.length} mounts`
   for (const m of ms) {
     if (m.mountPoint !== join(s.rootfs, 'proc/driver/nvidia')) return `mount at ${m.mountPoint}`

@@ -1,13 +1,17 @@
 import t from 'tap'
 import { readFileSync, symlinkSync, statSync } from 'node:fs'
-import { appendRecord, debugFor, enableDebug, type RunRecord } from '../../src/log'
+import { debugFor, enableDebug, openRunLog, type RunRecord } from '../../src/log'
 
 const record: RunRecord = { time: '2026-11-26T00:00:00.000Z', id: 'c1', action: 'skipped', reason: 'r', exitCode: 0, durationMs: 1.5 }
 
+const noWarn = (line: string) => {
+  throw new Error(`unexpected warning: ${line}`)
+}
+
 t.test('appends one JSON line per run', async t => {
   const dir = t.testdir({})
-  appendRecord(`${dir}/log`, record)
-  appendRecord(`${dir}/log`, { ...record, id: 'c2' })
+  openRunLog(`${dir}/log`, noWarn).write(record)
+  openRunLog(`${dir}/log`, noWarn).write({ ...record, id: 'c2' })
   const lines = readFileSync(`${dir}/log`, 'utf8').split('\n')
   t.same(lines.slice(0, 2).map(l => JSON.parse(l).id), ['c1', 'c2'])
   t.equal(lines[2], '')
@@ -17,8 +21,14 @@ t.test('appends one JSON line per run', async t => {
 t.test('never follows a symlink planted at the log path', async t => {
   const dir = t.testdir({ target: 'keep' })
   symlinkSync(`${dir}/target`, `${dir}/log`)
-  t.throws(() => appendRecord(`${dir}/log`, record), { message: /cannot open log file .*: ELOOP/ })
+  t.throws(() => openRunLog(`${dir}/log`, noWarn), { name: 'HookError', message: /cannot open log file .*: ELOOP/ })
   t.equal(readFileSync(`${dir}/target`, 'utf8'), 'keep')
+})
+
+t.test('a write that fails is a warning: the verdict stands', async t => {
+  const warnings: string[] = []
+  openRunLog('/dev/full', l => warnings.push(l)).write(record)
+  t.same(warnings, ['nvidia-procfs-hook: warning: cannot write log file /dev/full: ENOSPC'])
 })
 
 t.test('debug is loaded only once tracing is asked for, then writes to stderr', async t => {

@@ -16,3 +16,11 @@ t.test('an lstat failure other than "missing" is reported, not taken for "absent
   })
   t.throws(() => provideProcfs({ rootfs: `${dir}/rootfs`, source: `${dir}/source`, dryRun: true }), { code: 'EACCES' })
 })
+
+t.test('a source that is not a directory, or cannot be looked at', async t => {
+  const { statSource } = await import('../../src/provide-procfs')
+  const dir = t.testdir({ file: 'x' })
+  t.equal(statSource(`${dir}/none`), undefined, 'absent: no driver')
+  t.throws(() => statSource(`${dir}/file`), { name: 'HookError', message: `source ${dir}/file is not a directory` })
+  t.throws(() => statSource(`${dir}/file/x`), { name: 'HookError', message: `cannot stat source ${dir}/file/x: ENOTDIR` })
+})
