@@ -157,7 +157,7 @@ const report = (outcome: Outcome, standalone: boolean, io: HookIO) => {
  * since a mount made here would stay in the runtime's (host) namespace.
  */
 const enterAndProvide = (pid: number, rootfs: string, source: string, dryRun: boolean, io: HookIO): Outcome => {
-  const seen = provideProcfs({ rootfs: `/proc/${pid}/root${rootfs}`, source, inspectOnly: true })
+  const seen = provideProcfs({ rootfs: `/proc/${pid}/root${rootfs}`, source, inspectOnly: true, mountinfoPid: pid })
   if (seen.action === 'skipped') return seen
   const args = [`--mount=/proc/${pid}/ns/mnt`, '--', ...io.self, 'hook', '--stage', 'createContainer', '--rootfs', rootfs, '--source', source]
   if (dryRun) return { action: 'planned', reason: `mount needed; would run: nsenter ${args.join(' ')}`, plan: [] }

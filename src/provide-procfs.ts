@@ -17,6 +17,8 @@ export interface ProvideOptions {
   dryRun?: boolean
   /** Only decide whether a mount is needed (used before entering another namespace). */
   inspectOnly?: boolean
+  /** Whose mount table describes the rootfs: another process's when looking through /proc/PID/root. */
+  mountinfoPid?: number
   /** util-linux runner; tests swap it to inject faults around the real one. */
   run?: UtilRunner
 }
@@ -122,7 +124,7 @@ const survey = (opts: ProvideOptions, sourceStat: Stats, keep: (e: Entry) => Ent
   const sourceMount =
     nvidia !== undefined && nvidia.stat.dev === sourceStat.dev && nvidia.stat.ino === sourceStat.ino && mountIdOfFd(nvidia.fd) !== rootMount
   if (sourceMount) {
-    const entry = readMountinfo().find(m => m.id === mountIdOfFd(nvidia.fd))
+    const entry = readMountinfo(opts.mountinfoPid).find(m => m.id === mountIdOfFd(nvidia.fd))
     const lacking = entry ? missingOptions(entry) : [...REQUIRED_OPTIONS]
     if (!lacking.length) return nothing(skip(`${shown(2)}/params already exists (a read-only bind of ${source})`))
   } else if (nvidia !== undefined && exists(fdPath(nvidia.fd, 'params'))) {

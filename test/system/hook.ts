@@ -62,7 +62,11 @@ t.test('createRuntime with a live pid: the mount is made in the container\'s nam
 
   const again = io(stateFor(bundle, { pid }))
   t.equal(hookCommand(['--stage', 'prestart', '--log-file', join(bundle, 'log')], again.hookIO), 0)
-  t.match(JSON.parse(readFileSync(join(bundle, 'log'), 'utf8').trim().split('\n')[1] as string), { action: 'skipped', reason: /params already exists/ })
+  t.match(
+    JSON.parse(readFileSync(join(bundle, 'log'), 'utf8').trim().split('\n')[1] as string),
+    { action: 'skipped', reason: /^[^ ]+\/proc\/driver\/nvidia\/params already exists \(a read-only bind of \/proc\/driver\/nvidia\)$/ },
+    'seen through /proc/PID/root and /proc/PID/mountinfo, without entering',
+  )
 })
 
 t.test('what the re-run inside the namespace answers is what gets reported', async t => {

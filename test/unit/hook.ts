@@ -103,6 +103,8 @@ t.test('--debug traces to stderr', async t => {
     hookCommand(['--debug', '--source', MISSING], io(state(b)).hookIO)
   } finally {
     process.stderr.write = orig
+    // Tracing stays on for this process once enabled; keep the other tests' output clean.
+    ;(require('debug') as typeof import('debug')).disable()
   }
   t.match(written.join(''), /nvidia-procfs-hook:hook rootfs /)
 })

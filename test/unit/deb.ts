@@ -1,0 +1,25 @@
+import t from 'tap'
+import { spawnSync } from 'node:child_process'
+import { resolve } from 'node:path'
+
+// build/deb.mjs's refusals; test/system/package.ts builds and checks a real package.
+const DEB_SCRIPT = resolve('build/deb.mjs')
+const run = (cwd: string) => spawnSync(process.execPath, [DEB_SCRIPT, `${cwd}/out`], { cwd, encoding: 'utf8' })
+
+t.test('refuses to package before the executable is built', async t => {
+  const dir = t.testdir({ 'package.json': JSON.stringify({ version: '9.9.9' }) })
+  const res = run(dir)
+  t.equal(res.status, 1)
+  t.equal(res.stderr, `${dir}/dist/nvidia-procfs-hook does not exist: run npm run build first\n`)
+})
+
+t.test('refuses a man page that names another version', async t => {
+  const dir = t.testdir({
+    'package.json': JSON.stringify({ version: '9.9.9' }),
+    dist: { 'nvidia-procfs-hook': 'not really an executable' },
+    man: { 'nvidia-procfs-hook.1': '.TH NVIDIA-PROCFS-HOOK 1 "2026-11-26" "nvidia-procfs-hook 0.1.0"\n' },
+  })
+  const res = run(dir)
+  t.equal(res.status, 1)
+  t.equal(res.stderr, 'man/nvidia-procfs-hook.1: its .TH line does not name version 9.9.9\n')
+})
