@@ -4,13 +4,15 @@ import { resolve } from 'node:path'
 
 // build/deb.mjs's refusals; test/system/package.ts builds and checks a real package.
 const DEB_SCRIPT = resolve('build/deb.mjs')
-const run = (cwd: string) => spawnSync(process.execPath, [DEB_SCRIPT, `${cwd}/out`], { cwd, encoding: 'utf8' })
+const run = (cwd: string, out: string[] = [`${cwd}/out`]) => spawnSync(process.execPath, [DEB_SCRIPT, ...out], { cwd, encoding: 'utf8' })
 
 t.test('refuses to package before the executable is built', async t => {
   const dir = t.testdir({ 'package.json': JSON.stringify({ version: '9.9.9' }) })
-  const res = run(dir)
-  t.equal(res.status, 1)
-  t.equal(res.stderr, `${dir}/dist/nvidia-procfs-hook does not exist: run npm run build first\n`)
+  for (const out of [[], [`${dir}/out`]]) {
+    const res = run(dir, out)
+    t.equal(res.status, 1)
+    t.equal(res.stderr, `${dir}/dist/nvidia-procfs-hook does not exist: run npm run build first\n`, out.length ? 'out dir given' : 'default out dir')
+  }
 })
 
 t.test('refuses a man page that names another version', async t => {
