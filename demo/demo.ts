@@ -6,6 +6,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { FAKE_DRIVER_LABEL, mountFakeDriver } from '../test/harness/fake-driver'
+import { ourHook } from '../src/registration'
 
 const EXE = resolve('dist/nvidia-procfs-hook')
 const GOFER = resolve('test/harness/gofer-emulation.mjs')
@@ -35,7 +36,7 @@ const bundle = mkdtempSync(join(tmpdir(), 'nph-demo-'))
 mkdirSync(join(bundle, 'rootfs/proc'), { recursive: true })
 mkdirSync(join(bundle, 'rootfs/run'))
 const nvidiaHook = { path: STAND_IN, args: ['nvidia-ctk', 'hook', 'disable-device-node-modification'], env: ['NVIDIA_CTK_DEBUG=false'] }
-const ourHook = { path: EXE, args: ['nvidia-procfs-hook', 'hook', '--stage', 'createContainer'], env: ['PATH=/usr/sbin:/usr/bin:/sbin:/bin'] }
+const ourEntry = ourHook({ binary: EXE })
 
 const runGofer = (hooks: object[]) => {
   writeFileSync(join(bundle, 'config.json'), JSON.stringify({ ociVersion: '1.0.2', root: { path: 'rootfs' }, hooks: { createContainer: hooks } }, null, 2))
@@ -54,7 +55,7 @@ say(`   -> gofer exit ${before.status}: the pod would never start.`)
 say()
 say('3. The same, with nvidia-procfs-hook registered before NVIDIA\'s hook:')
 say(`   [ ${EXE} hook --stage createContainer, nvidia-ctk hook disable-device-node-modification ]`)
-const after = runGofer([ourHook, nvidiaHook])
+const after = runGofer([ourEntry, nvidiaHook])
 say(`   -> gofer exit ${after.status}.`)
 say(`   gofer root /proc/driver/nvidia/params now has: ${/^ModifyDeviceFiles: .*$/m.exec(after.report.params ?? '')?.[0]}`)
 for (const m of after.report.mounts ?? []) say(`   mounted in the gofer's namespace: ${m.mountPoint} (${m.options})`)

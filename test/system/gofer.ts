@@ -7,6 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { FAKE_PARAMS, mountFakeDriver, unmountFakeDriver } from '../harness/fake-driver'
 import { mountsUnder, scratchBundle } from '../harness/scratch'
+import { ourHook } from '../../src/registration'
 
 // The failure this project exists to remove, and its removal, through the
 // emulation of runsc's gofer (test/harness/gofer-emulation.mjs).
@@ -14,11 +15,8 @@ const EXE = resolve('dist/nvidia-procfs-hook')
 const GOFER = resolve('test/harness/gofer-emulation.mjs')
 const STAND_IN = resolve('test/harness/nvidia-hook-stand-in.mjs')
 
-const ours = (log: string) => ({
-  path: EXE,
-  args: ['nvidia-procfs-hook', 'hook', '--stage', 'createContainer', '--log-file', log],
-  env: ['PATH=/usr/sbin:/usr/bin:/sbin:/bin'],
-})
+// The entry as registration writes it, pointed at the built executable.
+const ours = (logFile: string) => ourHook({ binary: EXE, logFile })
 const nvidias = { path: STAND_IN, args: ['nvidia-ctk', 'hook', 'disable-device-node-modification'], env: ['NVIDIA_CTK_DEBUG=false'] }
 
 mountFakeDriver()

@@ -9,6 +9,8 @@ import { join, resolve } from 'node:path'
 import { writeBusyboxRootfs } from '../harness/busybox-rootfs'
 import { mountFakeDriver, unmountFakeDriver } from '../harness/fake-driver'
 import { scratchBundle } from '../harness/scratch'
+import { ourHook } from '../../src/registration'
+import type { Stage } from '../../src/placement'
 
 // Real runc from Debian: createContainer runs in the container's namespace
 // with a fresh procfs already at <rootfs>/proc, and createRuntime runs in the
@@ -21,11 +23,8 @@ t.teardown(() => spawnSync('/usr/bin/rm', ['-rf', runcRoot]))
 mountFakeDriver()
 t.teardown(unmountFakeDriver)
 
-const hook = (stage: string, log: string) => ({
-  path: EXE,
-  args: ['nvidia-procfs-hook', 'hook', '--stage', stage, '--log-file', log],
-  env: ['PATH=/usr/sbin:/usr/bin:/sbin:/bin'],
-})
+// The entry as registration writes it, pointed at the built executable.
+const hook = (stage: Stage, logFile: string) => ourHook({ binary: EXE, logFile, stage })
 
 t.test('runc runs the container; our hook reports the procfs skip; no mount leaks', async t => {
   const { bundle, rootfs } = scratchBundle(t)

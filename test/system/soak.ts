@@ -22,6 +22,8 @@ import { writeBusyboxRootfs } from '../harness/busybox-rootfs'
 import { HOOK } from '../harness/containment'
 import { mountFakeDriver, unmountFakeDriver } from '../harness/fake-driver'
 import { scratchBundle } from '../harness/scratch'
+import { ourHook } from '../../src/registration'
+import type { Stage } from '../../src/placement'
 
 const GOFER = resolve(__dirname, '../harness/gofer-emulation.mjs')
 const STAND_IN = resolve(__dirname, '../harness/nvidia-hook-stand-in.mjs')
@@ -29,11 +31,8 @@ const STAND_IN = resolve(__dirname, '../harness/nvidia-hook-stand-in.mjs')
 mountFakeDriver()
 t.teardown(unmountFakeDriver)
 
-const hook = (stage: string, log: string) => ({
-  path: HOOK,
-  args: ['nvidia-procfs-hook', 'hook', '--stage', stage, '--log-file', log],
-  env: ['PATH=/usr/sbin:/usr/bin:/sbin:/bin'],
-})
+// The entry as registration writes it, pointed at the built executable.
+const hook = (stage: Stage, logFile: string) => ourHook({ binary: HOOK, logFile, stage })
 
 const fdCount = () => readdirSync('/proc/self/fd').length
 const mountTable = () => readFileSync('/proc/self/mountinfo', 'utf8')
