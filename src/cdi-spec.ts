@@ -1,6 +1,8 @@
-import { isMap, isSeq, parseDocument, type Document, type ToStringOptions } from 'yaml'
+import { isSeq, parseDocument, stringify, type Document, type Node, type YAMLMap } from 'yaml'
 import { HookError } from './errors'
-import { insertionIndex, isOurHook, ourCdiHook } from './registration'
+import { jsonListEdits, memberOf, parseJsonText, type JsonNode } from './json-text'
+import { describeOps, isOurHook, ourCdiHook, planHooksList, type ListOp } from './registration'
+import { applyEdits, insertInList, removeFromList, type Span, type TextEdit } from './text-edit'
 
 type Path = (string | number)[]
 
@@ -47,111 +49,156 @@ const hookLists = (spec: unknown, file: string): HookList[] => {
   return lists
 }
 
-/** A spec's text, parsed so that it can be edited and written back in its own format. */
+/** A spec's text, parsed so that our entry can be put in, replaced or taken out with no other byte changed. */
 export interface SpecDoc {
-  /** Inserts our entry where a list needs it; returns how many lists changed. */
-  patch(entry: CdiEntry): number
+  /**
+   * Carries out what each hooks list needs (registration.ts planHooksList):
+   * our entry where disable-device-node-modification stands, unsafe
+   * entries of ours replaced, ours removed where nothing needs it, written
+   * with `entry`'s binary and log file. Returns each changed list with its
+   * changes, none when the spec is done.
+   */
+  patch(entry: EntryOptions): ListChange[]
   /** Removes every entry of ours; returns how many it removed. */
   revert(): number
   toString(): string
 }
 
-/** How one format edits its lists in place and writes itself back. */
-interface Editor {
-  insert(list: HookList, at: number, entry: CdiEntry): void
-  remove(list: HookList, at: number): void
-  render(): string
+type EntryOptions = Parameters<typeof ourCdiHook>[0] & object
+
+/** One hooks list that a patch changed: where it is (`devices[0].containerEdits.hooks`) and what it needed. */
+export interface ListChange {
+  list: string
+  ops: ListOp[]
+  /** The list's hooks before the change, as plain values. */
+  hooks: unknown[]
 }
 
-type CdiEntry = ReturnType<typeof ourCdiHook>
+/** `containerEdits.hooks: no nvidia-procfs-hook before NVIDIA's hooks`, one per list. */
+export const describeChanges = (changes: readonly ListChange[]) => changes.map(c => `${c.list}: ${describeOps(c.ops)}`).join('; ')
 
-const specDoc = (lists: HookList[], editor: Editor): SpecDoc => ({
-  patch: entry => {
-    let n = 0
-    for (const list of lists) {
-      const at = insertionIndex(list.items, isCreateContainer)
-      if (at === undefined) continue
-      editor.insert(list, at, entry)
-      n++
-    }
-    return n
-  },
-  revert: () => {
-    let n = 0
-    for (const list of lists) {
-      // From the end, so the indices of the plain items stay those of the edited list.
-      for (let i = list.items.length - 1; i >= 0; i--) {
-        if (isOurHook(list.items[i])) {
-          editor.remove(list, i)
-          n++
-        }
-      }
-    }
-    return n
-  },
-  toString: () => editor.render(),
-})
+/** How one format turns a list's changes into text edits. */
+type ListEditor = (list: HookList, ops: readonly ListOp[], entry: EntryOptions) => TextEdit[]
 
-const jsonDoc = (spec: unknown, text: string, file: string): SpecDoc => {
-  // Write back as it came: indented with the same unit, or compact.
-  const indent = /^[{[][ \t]*\r?\n([ \t]+)/.exec(text)?.[1]
-  const newline = text.endsWith('\n') ? '\n' : ''
-  // The lists are the parsed arrays themselves.
-  return specDoc(hookLists(spec, file), {
-    insert: ({ items }, at, entry) => items.splice(at, 0, entry),
-    remove: ({ items }, at) => items.splice(at, 1),
-    render: () => JSON.stringify(spec, null, indent) + newline,
+const specDoc = (text: string, lists: HookList[], edit: ListEditor): SpecDoc => {
+  let current = text
+  const run = (plan: (list: HookList) => ListOp[], entry: EntryOptions) => {
+    const edits: TextEdit[] = []
+    const changed: ListChange[] = []
+    let count = 0
+    for (const list of lists) {
+      const ops = plan(list)
+      if (!ops.length) continue
+      edits.push(...edit(list, ops, entry))
+      changed.push({ list: fieldName(list.path), ops, hooks: list.items })
+      count += ops.length
+    }
+    current = applyEdits(text, edits)
+    return { changed, count }
+  }
+  const ours = (list: HookList) => [...list.items.entries()].filter(([, h]) => isOurHook(h)).map(([at]): ListOp => ({ op: 'remove', at }))
+  return {
+    patch: entry => run(list => planHooksList(list.items, { isCreateContainer, removeUnneeded: true }), entry).changed,
+    revert: () => run(ours, {}).count,
+    toString: () => current,
+  }
+}
+
+const jsonDoc = (text: string, file: string): SpecDoc => {
+  const root = parseJsonText(text)
+  return specDoc(text, hookLists(JSON.parse(text), file), ({ path }, ops, entry) => {
+    // The same list JSON.parse found: both take the last of duplicate keys.
+    let node: JsonNode | undefined = root
+    for (const key of path) node = typeof key === 'number' ? (node as Extract<JsonNode, { kind: 'array' }>).items[key] : memberOf(node, key)
+    return jsonListEdits(text, node as Extract<JsonNode, { kind: 'array' }>, ops, ourCdiHook, entry)
   })
 }
 
+/** Offsets of the line that holds `pos`: its start, and its end after the line break (or the text's end). */
+const lineStart = (text: string, pos: number) => text.lastIndexOf('\n', pos - 1) + 1
+const lineEnd = (text: string, pos: number) => {
+  const nl = text.indexOf('\n', pos)
+  return nl < 0 ? text.length : nl + 1
+}
+
+/** A YAML scalar as ours is written: plain where YAML reads it back as the same string, else double-quoted. */
+const yamlScalar = (v: string) => {
+  const plain = stringify(v).trimEnd()
+  return plain === v ? v : JSON.stringify(v)
+}
+
+/** Our entry as one YAML flow mapping: `{hookName: createContainer, path: ..., args: [...], env: [...]}`. */
+const yamlFlow = (entry: object) =>
+  `{${Object.entries(entry)
+    .map(([k, v]) => `${k}: ${Array.isArray(v) ? `[${v.map(x => yamlScalar(String(x))).join(', ')}]` : yamlScalar(String(v))}`)
+    .join(', ')}}`
+
 /**
- * Rendering options under which the untouched document reproduces its
- * source, so that a patch changes only the lines it adds. lineWidth 0:
- * never fold. Where no candidate reproduces it exactly, the closest wins.
+ * Our entry as block YAML lines written like `like`, the block sequence
+ * item it goes before: the same dash and key columns, its lists in flow
+ * style or as block sequences at the column its own use.
  */
-const renderOptions = (doc: Document, text: string): ToStringOptions => {
-  const source = new Set(text.split('\n'))
-  let best: { opts: ToStringOptions; misses: number } | undefined
-  for (const indentSeq of [false, true]) {
-    for (const flowCollectionPadding of [false, true]) {
-      const opts: ToStringOptions = { indentSeq, flowCollectionPadding, lineWidth: 0 }
-      const out = doc.toString(opts)
-      if (out === text) return opts
-      const misses = out.split('\n').filter(l => !source.has(l)).length
-      if (!best || misses < best.misses) best = { opts, misses }
-    }
+const yamlBlockItem = (text: string, like: Node, entry: object, nl: string): string => {
+  const [start] = like.range as [number, number, number]
+  const first = lineStart(text, start)
+  // The neighbour's own `  - ` (or `-   `): our first line starts the same way.
+  const lead = text.slice(first, start)
+  if ((like as YAMLMap).flow) return `${lead}${yamlFlow(entry)}${nl}`
+  const keys = ' '.repeat(start - first)
+  // hookLists checked that every item is a mapping; a block sequence has items.
+  const seqDash = (key: string) => {
+    const v = (like as YAMLMap).get(key, true)
+    if (!isSeq(v) || v.flow) return 'flow'
+    const [dashAt] = (v.items[0] as Node).range as [number, number, number]
+    return text.slice(lineStart(text, dashAt), dashAt).replace(/-\s*$/, '')
   }
-  return (best as { opts: ToStringOptions }).opts
+  const lines = Object.entries(entry).map(([k, v]) => {
+    if (!Array.isArray(v)) return `${k}: ${yamlScalar(String(v))}`
+    const at = seqDash(k)
+    if (at === 'flow') return `${k}: [${v.map(x => yamlScalar(String(x))).join(', ')}]`
+    return [`${k}:`, ...v.map(x => `${at.slice(keys.length)}- ${yamlScalar(String(x))}`)].join(nl + keys)
+  })
+  return `${lead}${lines.join(nl + keys)}${nl}`
 }
 
 const yamlDoc = (doc: Document, text: string, file: string): SpecDoc => {
-  const seqAt = (path: Path) => {
-    const node = doc.getIn(path, true)
+  const nl = text.includes('\r\n') ? '\r\n' : '\n'
+  return specDoc(text, hookLists(doc.toJS(), file), ({ path }, ops, entry) => {
+    const seq = doc.getIn(path, true)
     // An alias (*anchor) would edit every list that shares it; refuse.
-    if (!isSeq(node)) throw new HookError(`${file}: ${fieldName(path)} is not a plain YAML list (an alias?); patch it by hand`)
-    return node
-  }
-  return specDoc(hookLists(doc.toJS(), file), {
-    insert: ({ path }, at, entry) => {
-      const seq = seqAt(path)
-      // Look like the neighbour: a flow map `{...}` or a block map.
-      const neighbour = seq.items[at]
-      seq.items.splice(at, 0, doc.createNode(entry, { flow: isMap(neighbour) && neighbour.flow === true }))
-    },
-    remove: ({ path }, at) => seqAt(path).items.splice(at, 1),
-    // Options are found on an untouched copy, and only when there is something to write.
-    render: () => doc.toString(renderOptions(parseDocument(text), text)),
+    if (!isSeq(seq)) throw new HookError(`${file}: ${fieldName(path)} is not a plain YAML list (an alias?); patch it by hand`)
+    const items = seq.items as Node[]
+    const spans = items.map(i => ({ start: (i.range as number[])[0] as number, end: (i.range as number[])[1] as number }))
+    return ops.map((o): TextEdit => {
+      const item = items[o.at] as Node
+      const span = spans[o.at] as Span
+      const opts = o.op === 'replace' ? o.options : entry
+      if (seq.flow) {
+        if (o.op === 'insert') return insertInList(text, (seq.range as number[])[0] as number, spans, o.at, yamlFlow(ourCdiHook(opts)))
+        if (o.op === 'remove') return removeFromList(spans, o.at)
+        return { ...span, text: yamlFlow(ourCdiHook(opts)) }
+      }
+      // Block items own whole lines: from the dash's line to the end of the item's last line.
+      const whole = { start: lineStart(text, span.start), end: lineEnd(text, Math.max(span.start, span.end - 1)) }
+      if (o.op === 'insert') return { start: whole.start, end: whole.start, text: yamlBlockItem(text, item, ourCdiHook(opts), nl) }
+      // The file's last line, without a line break: take the break before it instead.
+      const last = !text.slice(whole.start, whole.end).endsWith('\n')
+      if (o.op === 'remove') return { start: last ? whole.start - nl.length : whole.start, end: whole.end, text: '' }
+      const block = yamlBlockItem(text, item, ourCdiHook(opts), nl)
+      return { ...whole, text: last ? block.slice(0, -nl.length) : block }
+    })
   })
 }
 
 /**
- * Parses a spec by its content: JSON stays JSON, anything else is read as
- * YAML with comments and order kept. The file name only labels errors.
+ * Parses a spec by its content: JSON (the device plugin's, compact or
+ * indented) or YAML (nvidia-ctk's, hand-written ones). The file name only
+ * labels errors. Edits splice the text at the positions the parser gives,
+ * so comments, layout, quoting, number text and line endings stay.
  */
 export const parseSpec = (text: string, file: string): SpecDoc => {
-  let spec: unknown
   try {
-    spec = JSON.parse(text)
+    JSON.parse(text)
   } catch (er) {
     const doc = parseDocument(text)
     const first = doc.errors[0]
@@ -161,5 +208,5 @@ export const parseSpec = (text: string, file: string): SpecDoc => {
     }
     return yamlDoc(doc, text, file)
   }
-  return jsonDoc(spec, text, file)
+  return jsonDoc(text, file)
 }

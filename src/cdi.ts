@@ -1,7 +1,7 @@
 import { accessSync, constants, readdirSync, realpathSync, statSync, watch, type FSWatcher, type Stats } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
 import { identity, replaceFile } from './atomic-write'
-import { parseSpec } from './cdi-spec'
+import { describeChanges, parseSpec } from './cdi-spec'
 import { errorCode, errorText, HookError, UsageError } from './errors'
 import type { HookIO } from './hook'
 import { parseArgs } from './parse-args'
@@ -100,8 +100,8 @@ export const cdiCommand = (argv: string[], io: HookIO): number => {
   if (action !== 'patch' && (flags.watch || Object.keys(opts).length)) {
     throw new UsageError(`cdi: --watch, --binary and --log-file apply to patch only`)
   }
-  const entry = ourCdiHook(opts)
   if (action === 'patch') {
+    const entry = ourCdiHook(opts)
     // A CDI hook whose path is missing fails every container that asks for the device.
     try {
       accessSync(entry.path, constants.X_OK)
@@ -122,15 +122,22 @@ export const cdiCommand = (argv: string[], io: HookIO): number => {
       const real = onFile(file, () => realpathSync(file))
       const before = onFile(file, () => statSync(real))
       const spec = parseSpec(readFileBounded(real, 'CDI spec'), file)
-      const n = action === 'revert' ? spec.revert() : spec.patch(entry)
-      if (!n) return
+      if (action === 'revert') {
+        const n = spec.revert()
+        if (!n) return
+        written.set(file, identity(replaceFile(real, spec.toString(), before)))
+        io.out(`reverted ${file} (${count(n, 'entry', 'entries')} removed)`)
+        return
+      }
+      const changed = spec.patch(opts)
+      if (!changed.length) return
       if (action === 'check') {
         needsPatch = true
-        io.out(`${file}: needs patching (${count(n, 'hooks list', 'hooks lists')} without nvidia-procfs-hook before NVIDIA's hooks)`)
+        io.out(`${file}: needs patching: ${describeChanges(changed)}`)
         return
       }
       written.set(file, identity(replaceFile(real, spec.toString(), before)))
-      io.out(action === 'patch' ? `patched ${file} (${count(n, 'hooks list', 'hooks lists')})` : `reverted ${file} (${count(n, 'entry', 'entries')} removed)`)
+      io.out(`patched ${file} (${count(changed.length, 'hooks list', 'hooks lists')})`)
     } catch (er) {
       if (!(er instanceof HookError)) throw er
       failed = true

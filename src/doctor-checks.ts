@@ -1,14 +1,15 @@
 import { spawnSync } from 'node:child_process'
-import { accessSync, constants, readdirSync, statSync } from 'node:fs'
-import { join } from 'node:path'
+import { accessSync, constants, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { basename, join } from 'node:path'
 import { parse } from 'yaml'
 import { version } from '../package.json'
 import { DEFAULT_SPEC_DIRS } from './cdi'
-import { parseSpec } from './cdi-spec'
+import { describeChanges, parseSpec, type ListChange } from './cdi-spec'
 import { errorCode, errorText, HookError } from './errors'
 import { parseHooksFile } from './hooks-d'
+import { readMountinfo } from './mountinfo'
 import { readFileBounded } from './read-bounded'
-import { DEFAULT_BINARY, isOurHook, NAME, ourCdiHook } from './registration'
+import { DEFAULT_BINARY, isDisableDeviceNodeModification, isOurHook, NAME } from './registration'
 
 export type Status = 'ok' | 'info' | 'warn' | 'fail'
 
@@ -147,7 +148,67 @@ export const utilLinuxCheck = (host: Host): Finding => {
       fix: 'apt-get install mount util-linux   # dnf install util-linux',
     }
   }
-  return { check: 'util-linux', status: 'ok', summary: found.map(([, p]) => p).join(', ') }
+  const mount = found[0]?.[1] as string
+  const v = versionOf(at(host, mount))
+  const where = found.map(([, p]) => p).join(', ')
+  if ('why' in v) return { check: 'util-linux', status: 'warn', summary: `${mount} --version failed: ${v.why}; cannot tell which mount API it uses (${where})` }
+  const release = /util-linux (\S+)/.exec(v.line)?.[1] ?? 'of unknown version'
+  const api = /\bfd-based-mount\b/.test(v.line)
+    ? 'fd-based mount API: the bind is attached read-only, no remount'
+    : 'classic mount(2): bind, then remount read-only through a fresh fd'
+  return { check: 'util-linux', status: 'ok', summary: `util-linux ${release}, ${api} (${where})` }
+}
+
+/** Seconds the self-test may take; it mounts once and exits. */
+export const SELF_TEST_TIMEOUT_MS = 15_000
+
+/** A fix for what a failed self-test said, by its text. */
+const selfTestFix = (said: string) =>
+  /\(util-linux\)$|cannot run \/\S+\/(mount|umount|nsenter|flock):/.test(said) ? 'apt-get install --reinstall mount util-linux   # dnf reinstall util-linux'
+  : /permission denied|not permitted|EPERM|EACCES/i.test(said) ? `sudo ${NAME} doctor   # as root with CAP_SYS_ADMIN, as runtimes run the hook`
+  : `${NAME} hook --rootfs DIR --debug   # on an empty scratch DIR: shows each step; report the output with doctor --json`
+
+/**
+ * Runs the real mount path once (this program, as `hook --rootfs`) on a
+ * scratch rootfs, inside a private mount namespace (`unshare -m
+ * --propagation private`) that dies with it: ok, or FAIL with the hook's own
+ * error line and a fix. The source is the host's /proc/driver/nvidia when a
+ * driver is loaded, else a scratch directory. The scratch tree is removed
+ * only when nothing is mounted under it here. Only on this host itself:
+ * under --host-root it is not run.
+ */
+export const selfTestCheck = (host: Host, self: string[] | undefined): Finding => {
+  if (host.root !== '/' || self === undefined) {
+    return { check: 'self-test', status: 'info', summary: 'not run: it mounts on this machine, and --host-root examines another' }
+  }
+  const scratch = mkdtempSync('/tmp/nvidia-procfs-hook-doctor-')
+  try {
+    const rootfs = join(scratch, 'rootfs')
+    mkdirSync(rootfs)
+    let source = '/proc/driver/nvidia'
+    if (statSync(source, { throwIfNoEntry: false }) === undefined) {
+      source = join(scratch, 'source')
+      mkdirSync(source)
+      writeFileSync(join(source, 'params'), 'ModifyDeviceFiles: 1\n')
+    }
+    const res = spawnSync('/usr/bin/unshare', ['-m', '--propagation', 'private', '--', ...self, 'hook', '--rootfs', rootfs, '--source', source], {
+      env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' },
+      timeout: SELF_TEST_TIMEOUT_MS,
+      killSignal: 'SIGKILL',
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    const said = res.error ? `cannot run /usr/bin/unshare: ${errorText(res.error)}` : res.stderr.trim().split('\n').pop() || `exit ${res.status ?? res.signal}`
+    const what = `${source === '/proc/driver/nvidia' ? source : 'a scratch source (no driver loaded)'} on a scratch rootfs`
+    if (res.status === 0 && said.startsWith(`${NAME}: mounted: `)) {
+      const api = /\((\S+) mount API\)$/.exec(said)?.[1]
+      return { check: 'self-test', status: 'ok', summary: `the real mount path works: ${what} bound read-only in a private mount namespace (${api} mount API)` }
+    }
+    return { check: 'self-test', status: 'fail', summary: `the real mount path fails (${what}): ${said.replace(`${NAME}: error: `, '')}`, fix: selfTestFix(said) }
+  } finally {
+    // The namespace and its mounts died with the child; never recurse into a mount left here.
+    if (!readMountinfo().some(m => m.mountPoint.startsWith(`${scratch}/`))) rmSync(scratch, { recursive: true, force: true })
+  }
 }
 
 /** What a runsc build does with CDI createContainer hooks, from the date in its version. */
@@ -170,8 +231,8 @@ const RUNSC_SAYS: Record<RunscHooks, string> = {
 
 export interface RuntimeReport {
   findings: Finding[]
-  /** Whether a runsc here runs NVIDIA's CDI hooks where they need this hook; undefined: no runsc. */
-  runscNeedsHook?: boolean
+  /** What the runsc here does with CDI hooks ('unknown' when it cannot tell); undefined: no runsc. */
+  runsc?: RunscHooks
 }
 
 export const runtimesCheck = (host: Host): RuntimeReport => {
@@ -185,7 +246,7 @@ export const runtimesCheck = (host: Host): RuntimeReport => {
     const v = versionOf(at(host, path))
     if ('why' in v) {
       report.findings.push({ check: name, status: 'warn', summary: `${path} --version failed: ${v.why}` })
-      if (name === 'runsc') report.runscNeedsHook = true
+      if (name === 'runsc') report.runsc = 'unknown'
       continue
     }
     if (name !== 'runsc') {
@@ -193,7 +254,7 @@ export const runtimesCheck = (host: Host): RuntimeReport => {
       continue
     }
     const hooks = runscHooks(v.line)
-    report.runscNeedsHook = hooks !== 'skips'
+    report.runsc = hooks
     report.findings.push({ check: name, status: hooks === 'unknown' ? 'warn' : 'ok', summary: `${path}: ${v.line}; ${RUNSC_SAYS[hooks]}` })
   }
   return report
@@ -225,14 +286,21 @@ const ourPaths = (text: string): string[] => {
   return edits.flatMap(e => (isObject(e) && Array.isArray(e.hooks) ? e.hooks.filter(isOurHook).map(h => String((h as { path: unknown }).path)) : []))
 }
 
+const count = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`
+
 const patchFix = (binary: string, file: string) => `${NAME} cdi patch${binary === DEFAULT_BINARY ? '' : ` --binary ${binary}`} ${file}`
 
 /**
- * Each CDI spec: does a NVIDIA hook run without ours in front, and does our
- * entry run a binary that exists? `needsHook`: whether a missing entry is a
- * failure here (a runsc that runs the hooks) or only a warning.
+ * Each CDI spec as `cdi check` sees it (registration.ts planHooksList),
+ * weighed against the runsc found: an entry of ours with a missing or
+ * unsafe env always FAILs (it lets the image's code run in the hook); a
+ * missing entry FAILs where runsc runs NVIDIA's hook in the gofer, but only
+ * notes it where every disable-device-node-modification in the spec is
+ * the `nvidia-cdi-hook` form and runsc skips that form (release-20260601.0+,
+ * runtimes.md); elsewhere it warns. Then: does our entry run a binary that
+ * exists?
  */
-export const cdiCheck = (host: Host, binary: string, needsHook: boolean): Finding[] => {
+export const cdiCheck = (host: Host, binary: string, runsc: RunscHooks | undefined): Finding[] => {
   const files = specFiles(host)
   if (!files.length) {
     return [
@@ -246,21 +314,35 @@ export const cdiCheck = (host: Host, binary: string, needsHook: boolean): Findin
   }
   return files.map((file): Finding => {
     const text = readText(host, file, 'CDI spec')
-    let n: number
+    let changes: ListChange[]
     try {
       if ('why' in text) throw new HookError(text.why)
-      n = parseSpec(text.text, file).patch(ourCdiHook())
+      changes = parseSpec(text.text, file).patch({})
     } catch (er) {
       if (!(er instanceof HookError)) throw er
       return { check: 'cdi', status: 'fail', summary: er.message, fix: `fix or remove ${file}` }
     }
-    if (n) {
+    const ops = changes.flatMap(c => c.ops)
+    if (ops.some(o => o.op === 'replace')) {
+      return { check: 'cdi', status: 'fail', summary: `${file}: ${describeChanges(changes)}: the image's environment could run code in the hook`, fix: patchFix(binary, file) }
+    }
+    if (ops.some(o => o.op === 'insert')) {
+      const ddnm = changes.flatMap(c => c.hooks.filter(isDisableDeviceNodeModification))
+      const skipped = runsc === 'runs-but-nvidia-cdi-hook' && ddnm.every(h => basename(String((h as { path: unknown }).path)) === 'nvidia-cdi-hook')
+      const needed = runsc !== undefined && runsc !== 'skips' && !skipped
       return {
         check: 'cdi',
-        status: needsHook ? 'fail' : 'warn',
-        summary: `${file}: NVIDIA hooks run without ${NAME} in front (${n} hooks list${n === 1 ? '' : 's'})${needsHook ? '' : '; harmless until runsc runs CDI createContainer hooks'}`,
+        status: skipped ? 'info' : needed ? 'fail' : 'warn',
+        summary: `${file}: NVIDIA hooks run without ${NAME} in front (${count(changes.length, 'hooks list')})${
+          skipped ? "; not needed with this runsc, which skips NVIDIA's nvidia-cdi-hook form, the only one here (patching does no harm)"
+          : needed ? ''
+          : '; harmless until runsc runs CDI createContainer hooks'
+        }`,
         fix: patchFix(binary, file),
       }
+    }
+    if (ops.length) {
+      return { check: 'cdi', status: 'warn', summary: `${file}: ${describeChanges(changes)} (the hook starts for nothing)`, fix: patchFix(binary, file) }
     }
     const paths = ourPaths(text.text)
     if (!paths.length) return { check: 'cdi', status: 'info', summary: `${file}: no NVIDIA hooks` }

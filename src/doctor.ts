@@ -6,6 +6,7 @@ import {
   driverCheck,
   hooksDCheck,
   runtimesCheck,
+  selfTestCheck,
   utilLinuxCheck,
   type Finding,
   type Host,
@@ -18,8 +19,10 @@ import { parseArgs } from './parse-args'
 export const DOCTOR_USAGE = `Usage: nvidia-procfs-hook doctor [--json] [--host-root DIR]
 
 Says whether this host is ready to start GPU containers under gVisor with
-this hook, and what to fix: the NVIDIA driver, CAP_SYS_ADMIN, util-linux,
-the runtimes (runsc, runc, crun) and what their versions do with CDI hooks,
+this hook, and what to fix: the NVIDIA driver, CAP_SYS_ADMIN, util-linux
+and its mount API, a self-test of the real mount path (on a
+scratch rootfs, in a private mount namespace; not with --host-root), the
+runtimes (runsc, runc, crun) and what their versions do with CDI hooks,
 the CDI specs in /etc/cdi and /var/run/cdi, the hooks.d files, and the
 installed binary. Each problem comes with the command that fixes it.
 
@@ -34,15 +37,17 @@ export interface Verdict {
   findings: Finding[]
 }
 
-export const doctor = (host: Host): Verdict => {
+/** `self` runs this program again (HookIO.self), for the mount self-test; without it the test is not run. */
+export const doctor = (host: Host, self?: string[]): Verdict => {
   const installed = binaryCheck(host)
   const runtimes = runtimesCheck(host)
   const findings = [
     driverCheck(host),
     capabilityCheck(host),
     utilLinuxCheck(host),
+    selfTestCheck(host, self),
     ...runtimes.findings,
-    ...cdiCheck(host, installed.binary, runtimes.runscNeedsHook === true),
+    ...cdiCheck(host, installed.binary, runtimes.runsc),
     ...hooksDCheck(host, installed.binary),
     installed.finding,
   ]
@@ -75,7 +80,7 @@ export const doctorCommand = (argv: string[], io: HookIO): number => {
   }
   if (flags._.length) throw new UsageError(`doctor: unexpected argument ${JSON.stringify(flags._[0])}`)
   const root = hostRootFrom(flags, 'doctor')
-  const verdict = doctor({ root })
+  const verdict = doctor({ root }, io.self)
   io.out(flags.json ? JSON.stringify({ ready: verdict.ready, version, hostRoot: root, findings: verdict.findings }) : renderVerdict(verdict, root))
   return verdict.ready ? 0 : 1
 }

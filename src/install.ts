@@ -275,13 +275,12 @@ export const installCommand = (argv: string[], io: HookIO): number => {
   let failed = false
   const specs: SpecPlan[] = []
   if (flags.cdi) {
-    const entry = ourCdiHook({ binary })
     for (const path of specFiles({ root })) {
       try {
         const real = realpathSync(at(path))
         const before = statSync(real)
         const doc = parseSpec(readFileSync(real, 'utf8'), at(path))
-        const lists = doc.patch(entry)
+        const lists = doc.patch({ binary }).length
         if (lists) specs.push({ path, real, before, doc, lists })
       } catch (er) {
         failed = true

@@ -1,5 +1,6 @@
 import { errorCode, errorText, HookError } from './errors'
 import { debugFor } from './log'
+import { REQUIRED_OPTIONS } from './mountinfo'
 
 const debug = debugFor('mount')
 
@@ -9,9 +10,18 @@ const UTIL_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' }
 /** The fd the child sees as its fd 3, so `/proc/self/fd/3` names exactly the directory we checked. */
 export const CHILD_FD = '/proc/self/fd/3'
 
+/**
+ * The bind's target. libmount's fd-based API (util-linux >= 2.39) ends a bind
+ * with move_mount(2), which does not follow a final magic link: the plain
+ * CHILD_FD fails there with EINVAL. Followed as an inner component it works
+ * with both APIs and still names the directory fd 3 holds (runtimes.md
+ * "util-linux: two mount APIs", measured with 2.38, 2.41 and 2.42).
+ */
+export const CHILD_DIR = `${CHILD_FD}/.`
+
 export type Tool = 'mount' | 'umount' | 'nsenter' | 'flock'
 
-/** Runs a util-linux tool, optionally with `fd` as its fd 3; returns its stderr. */
+/** Runs a util-linux tool, optionally with `fd` as its fd 3; returns what it printed, stdout then stderr. */
 export type UtilRunner = (tool: Tool, args: string[], fd?: number) => string
 
 /**
@@ -35,19 +45,39 @@ export const makeRunner =
         const why = lines.pop() || `exit ${res.status ?? res.signal}`
         throw new HookError(`${tool} ${args.join(' ')} failed: ${why}`)
       }
-      return res.stderr
+      return res.stdout + res.stderr
     }
     throw new HookError(`${tool} not found in ${dirs.join(', ')} (util-linux)`)
   }
 
 export const runUtil = makeRunner(['/usr/bin', '/bin'])
 
-export const bind = (run: UtilRunner, source: string, targetFd: number) =>
-  run('mount', ['--no-canonicalize', '--bind', source, CHILD_FD], targetFd)
+const SEALED = REQUIRED_OPTIONS.join(',')
 
-/** A bind ignores flags on creation (runtimes.md); read-only needs this second call on a fresh fd. */
+/**
+ * How libmount talks to the kernel: `fd-based` (open_tree, mount_setattr,
+ * move_mount; util-linux >= 2.39 lists `fd-based-mount` among its features
+ * in `mount --version`) or `classic` mount(2).
+ */
+export type MountApi = 'fd-based' | 'classic'
+
+/** Asks the host's mount(8) which API its libmount uses (one process). Throws HookError when mount cannot run. */
+export const mountApi = (run: UtilRunner): MountApi => (/\bfd-based-mount\b/.test(run('mount', ['--version'])) ? 'fd-based' : 'classic')
+
+/**
+ * Binds `source` onto the directory `targetFd` holds. With the fd-based API
+ * the options are set on the detached tree (mount_setattr) before
+ * move_mount attaches it: the bind is never read-write, and no remount
+ * follows. With classic mount(2) a bind ignores those flags (runtimes.md),
+ * and util-linux's own follow-up remount would go by path, which through an
+ * fd path reaches the covered directory: bind plainly, then remountReadOnly.
+ */
+export const bind = (run: UtilRunner, api: MountApi, source: string, targetFd: number) =>
+  run('mount', ['--no-canonicalize', '--bind', ...(api === 'fd-based' ? ['-o', SEALED] : []), source, CHILD_DIR], targetFd)
+
+/** Remounts the bind that `mountFd` (opened after the bind, so it names the mount's root) holds read-only. */
 export const remountReadOnly = (run: UtilRunner, mountFd: number) =>
-  run('mount', ['--no-canonicalize', '-o', 'remount,bind,ro,nosuid,nodev,noexec', CHILD_FD], mountFd)
+  run('mount', ['--no-canonicalize', '-o', `remount,bind,${SEALED}`, CHILD_FD], mountFd)
 
 /** Lazy, so an fd still open on the mount (ours, or a racing process's) cannot keep it attached. */
 export const detach = (run: UtilRunner, mountFd: number) =>

@@ -3,8 +3,9 @@ import { join } from 'node:path'
 import { errorCode, errorText, HookError } from './errors'
 import { createDirEntry, fdPath, O_CLOEXEC, openDirEntry, openPath, openRoot, removeDirEntry, type Entry } from './in-root'
 import { debugFor } from './log'
-import { bind, detach, lockExclusive, remountReadOnly, runUtil, type UtilRunner } from './mount'
+import { bind, detach, lockExclusive, mountApi, remountReadOnly, runUtil, type UtilRunner } from './mount'
 import { missingOptions, mountIdOfFd, readMountinfo, REQUIRED_OPTIONS } from './mountinfo'
+import { propagationOutside } from './propagation'
 
 const debug = debugFor('provide')
 
@@ -140,11 +141,13 @@ const survey = (opts: ProvideOptions, sourceStat: Stats, keep: (e: Entry) => Ent
   }
   if (opts.inspectOnly) return nothing({ action: 'planned', reason: 'mount needed', plan: [] })
 
-  const rootEntry = readMountinfo().find(m => m.id === rootMount)
-  if (rootEntry?.propagation.some(p => p.startsWith('shared:'))) {
-    throw new HookError(
-      `the mount holding ${rootfs} (${rootEntry.mountPoint}) has shared propagation: a mount there would appear in other namespaces; refusing`,
-    )
+  // A shared rootfs mount is fine while its peers all live in this namespace
+  // (gVisor's gofer with rootfsPropagation rshared); not when they reach out.
+  const ours = readMountinfo()
+  const rootEntry = ours.find(m => m.id === rootMount)
+  const reach = rootEntry && propagationOutside(rootEntry, ours)
+  if (reach !== undefined) {
+    throw new HookError(`the mount holding ${rootfs} (${rootEntry?.mountPoint}) propagates to ${reach}: a mount there would appear there too; refusing`)
   }
 
   const plan = sourceMount
@@ -157,15 +160,20 @@ const survey = (opts: ProvideOptions, sourceStat: Stats, keep: (e: Entry) => Ent
   return { need: sourceMount ? 'repair' : 'mount', root, chain, rootMount, shown }
 }
 
-/** Remounts a bind of the source read-only through `mounted` (an fd opened after the bind), then checks mountinfo. */
-const seal = (run: UtilRunner, mounted: Entry, shown: string) => {
-  remountReadOnly(run, mounted.fd)
+/** Checks in mountinfo that the mount `mounted` (an fd opened after the bind) holds is read-only, nosuid, nodev, noexec. */
+const verifySealed = (mounted: Entry, shown: string, after: string) => {
   const mountId = mountIdOfFd(mounted.fd)
   const entry = readMountinfo().find(m => m.id === mountId)
   if (!entry) throw new HookError(`mount ${mountId} at ${shown} is missing from mountinfo`)
   const lacking = missingOptions(entry)
-  if (lacking.length) throw new HookError(`mount at ${shown} lacks ${lacking.join(',')} after remount`)
+  if (lacking.length) throw new HookError(`mount at ${shown} lacks ${lacking.join(',')} after ${after}`)
   debug('verified mount %d at %s: %s', mountId, shown, entry.options.join(','))
+}
+
+/** Remounts a bind of the source read-only through `mounted`, then verifies it. */
+const seal = (run: UtilRunner, mounted: Entry, shown: string) => {
+  remountReadOnly(run, mounted.fd)
+  verifySealed(mounted, shown, 'remount')
 }
 
 /** A bind of the source left writable (a run killed before its remount): seal it, or take it away. */
@@ -191,6 +199,8 @@ const mountInto = (opts: ProvideOptions, sourceStat: Stats, walk: Walk, keep: (e
   const { chain, rootMount, shown } = walk
   const created: { parent: Entry; name: string; path: string; made: Stats }[] = []
   let before: Set<number> | undefined
+  // Asked before anything is made, so a mount(8) that cannot run leaves nothing to undo.
+  const api = mountApi(run)
   try {
     for (let i = chain.length - 1; i < COMPONENTS.length; i++) {
       const parent = chain.at(-1) as Entry
@@ -201,7 +211,7 @@ const mountInto = (opts: ProvideOptions, sourceStat: Stats, walk: Walk, keep: (e
       debug('created %s', shown(i))
     }
     before = mountsOnRoot(rootMount)
-    bind(run, opts.source, (chain[3] as Entry).fd)
+    bind(run, api, opts.source, (chain[3] as Entry).fd)
     // The old fd still names the covered directory, not the mount on it.
     const mounted = openOurMount(walk.root, rootMount, before)
     if (!mounted) throw new HookError(`after the bind, nothing is mounted on ${shown(2)}`)
@@ -209,8 +219,9 @@ const mountInto = (opts: ProvideOptions, sourceStat: Stats, walk: Walk, keep: (e
     if (mounted.stat.dev !== sourceStat.dev || mounted.stat.ino !== sourceStat.ino) {
       throw new HookError(`after the bind, ${shown(2)} is not ${opts.source}`)
     }
-    seal(run, mounted, shown(2))
-    return { action: 'mounted', reason: `bound ${opts.source} read-only at ${shown(2)}`, created: created.map(c => c.path) }
+    if (api === 'fd-based') verifySealed(mounted, shown(2), 'the bind')
+    else seal(run, mounted, shown(2))
+    return { action: 'mounted', reason: `bound ${opts.source} read-only at ${shown(2)} (${api} mount API)`, created: created.map(c => c.path) }
   } catch (er) {
     const problems: string[] = []
     if (before) {

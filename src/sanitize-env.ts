@@ -5,7 +5,7 @@
  * ignored, OPENSSL_CONF overridden, warnings off). Removing them here keeps
  * anything this process starts from inheriting them.
  */
-const RISKY = /^(NODE_|UV_|OPENSSL_|SSL_CERT_|LD_|LIBMOUNT_|LIBBLKID_|GCONV_PATH$|GLIBC_TUNABLES$)/
+export const RISKY = /^(NODE_|UV_|OPENSSL_|SSL_CERT_|LD_|LIBMOUNT_|LIBBLKID_|GCONV_PATH$|GLIBC_TUNABLES$)/
 
 /** Cancels what Node still has pending from `env` and strips the risky variables from it. */
 export const sanitizeEnv = (env: NodeJS.ProcessEnv, stopCoverage: () => void): void => {

@@ -90,24 +90,27 @@ const kind = (h: { path: string }) => (isOurHook(h) ? 'ours' : isNvidiaHook(h) ?
 
 interface Run {
   config: { hooks: { createContainer: { path: string }[] } }
+  /** config.json's text as the runtime got it. */
+  text: string
   records: Record<string, unknown>[]
   id: string
   stdout: string
 }
 
 /** One container; returns the config.json the runtime ran and our hook's log records. */
-const runContainer = (t: Test, runtime: (typeof RUNTIMES)[number], dir: string, expectStart = true): Run => {
+const runContainer = (t: Test, runtime: (typeof RUNTIMES)[number], dir: string, expectStart = true, flags: string[] = []): Run => {
   rmSync(captured, { recursive: true, force: true })
   mkdirSync(captured)
   writeFileSync(log, '')
-  const res = pm.run({ runtime, hooksDir: dir, device: 'nvidia.com/gpu=0', rootfs, argv: ['/bin/sh', '-c', 'echo container-started; echo "GPU_UNDER_TEST=$GPU_UNDER_TEST"'] })
+  const res = pm.run({ runtime, hooksDir: dir, device: 'nvidia.com/gpu=0', rootfs, flags, argv: ['/bin/sh', '-c', 'echo container-started; echo "GPU_UNDER_TEST=$GPU_UNDER_TEST"'] })
   if (expectStart) {
     t.equal(res.status, 0, `${runtime}: podman run exits 0 (${res.stderr.trim()})`)
     t.match(res.stdout, /container-started\nGPU_UNDER_TEST=0\n/, `${runtime}: the container started, with the CDI device's edits`)
   }
   const [file] = readdirSync(captured)
   const records = readFileSync(log, 'utf8').split('\n').filter(Boolean).map(l => JSON.parse(l) as Record<string, unknown>)
-  return { config: file ? JSON.parse(readFileSync(join(captured, file), 'utf8')) : undefined, records, id: basename(file ?? '', '.json'), stdout: res.stdout + res.stderr }
+  const text = file ? readFileSync(join(captured, file), 'utf8') : ''
+  return { config: file ? JSON.parse(text) : undefined, text, records, id: basename(file ?? '', '.json'), stdout: res.stdout + res.stderr }
 }
 
 const checkRun = (t: Test, runtime: string, run: Run) => {
@@ -137,11 +140,23 @@ t.test('hooks.d precreate: podman puts our entry right before NVIDIA\'s CDI hook
   t.equal(readFileSync(specFile, 'utf8'), SPEC, 'the spec itself is not touched')
 })
 
+t.test('hooks.d precreate with --ulimit core=-1:-1 (2^64-1 in config.json): the number reaches the runtime exact, the container starts', async t => {
+  // NVIDIA advises memlock=-1 for GPU and NCCL containers; raising memlock
+  // needs CAP_SYS_RESOURCE, which this machine lacks, and core takes the same
+  // path. Any --ulimit drops containers.conf's default_ulimits: name them again.
+  const ulimits = ['--ulimit', 'core=-1:-1', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=4096:4096']
+  for (const runtime of RUNTIMES) {
+    const run = runContainer(t, runtime, withPrecreate, true, ulimits)
+    checkRun(t, runtime, run)
+    t.match(run.text, /\{"type":"RLIMIT_CORE","hard":18446744073709551615,"soft":18446744073709551615\}/, `${runtime}: RLIMIT_CORE as podman wrote it`)
+  }
+})
+
 t.test('cdi check fails on the fresh spec; cdi patch fixes it; check passes', async t => {
   const cli = (...args: string[]) => spawnSync(EXE, ['cdi', ...args], { encoding: 'utf8' })
   const fresh = cli('check', cdi)
   t.equal(fresh.status, 1)
-  t.equal(fresh.stdout, `${specFile}: needs patching (1 hooks list without nvidia-procfs-hook before NVIDIA's hooks)\n`)
+  t.equal(fresh.stdout, `${specFile}: needs patching: containerEdits.hooks: no nvidia-procfs-hook before NVIDIA's hooks\n`)
   const patched = cli('patch', '--binary', EXE, '--log-file', log)
   t.equal(patched.status, 0, patched.stderr)
   t.equal(patched.stdout, `patched /etc/cdi/nvidia.yaml (1 hooks list)\n`, 'the default directories, as podman sees them')

@@ -6,6 +6,11 @@ import { execFileSync } from 'node:child_process'
 /**
  * What the stand-ins do to the hook's own util-linux calls (those naming
  * /proc/self/fd/3, or flock's fd 3); every other call passes straight through.
+ * "remount" is the step that seals the bind: the remount with classic
+ * mount(2); with libmount's fd-based API, the bind itself, attached read-only
+ * (so `remount-fails` there attaches it and then fails, and
+ * `remount-does-nothing` attaches it read-write, as a libmount that dropped
+ * the options would).
  */
 export type FaultMode =
   | 'pass'
@@ -46,19 +51,25 @@ case "${tool} $*" in
   flock*' 3') op=lock ;;
   umount*/proc/self/fd/3*) op=umount ;;
   *remount*/proc/self/fd/3*) op=remount ;;
+  *'--bind -o '*/proc/self/fd/3*) op=sealed-bind ;;
   *--bind*/proc/self/fd/3*) op=bind ;;
 esac
+# Without its options, the fd-based API's bind is a plain read-write one.
+plain() { shift 4; ${real} --no-canonicalize --bind "$@"; }
 case "$mode:$op" in
   remount-fails:remount) echo "mount: injected remount failure" >&2; exit 32 ;;
+  remount-fails:sealed-bind) ${real} "$@"; echo "mount: injected remount failure" >&2; exit 32 ;;
   remount-does-nothing:remount) exit 0 ;;
-  bind-binds-a-decoy:bind) exec ${dir}/real/mount --no-canonicalize --bind ${decoy} /proc/self/fd/3 ;;
+  remount-does-nothing:sealed-bind) plain "$@"; exit $? ;;
+  bind-binds-a-decoy:*bind) exec ${dir}/real/mount --no-canonicalize --bind ${decoy} /proc/self/fd/3/. ;;
   kill-after-lock:lock) ${real} "$@"; kill -9 $PPID; exit 0 ;;
-  kill-before-bind:bind) kill -9 $PPID; exit 1 ;;
-  kill-after-bind:bind) ${real} "$@"; kill -9 $PPID; exit 0 ;;
-  kill-after-remount:remount) ${real} "$@"; kill -9 $PPID; exit 0 ;;
+  kill-before-bind:*bind) kill -9 $PPID; exit 1 ;;
+  kill-after-bind:*bind) ${real} "$@"; kill -9 $PPID; exit 0 ;;
+  kill-after-remount:remount|kill-after-remount:sealed-bind) ${real} "$@"; kill -9 $PPID; exit 0 ;;
   kill-in-rollback:remount) echo "mount: injected remount failure" >&2; exit 32 ;;
+  kill-in-rollback:sealed-bind) ${real} "$@"; echo "mount: injected remount failure" >&2; exit 32 ;;
   kill-in-rollback:umount) kill -9 $PPID; exit 1 ;;
-  hang-in-bind:bind) echo $$ > ${dir}/hung.pid; exec sleep 60 ;;
+  hang-in-bind:*bind) echo $$ > ${dir}/hung.pid; exec sleep 60 ;;
 esac
 exec ${real} "$@"
 `,

@@ -4,7 +4,7 @@
 // shared/reference/runtimes.md), for a runsc too new to run here:
 //   own mount/pid/ipc/uts namespaces; `/` made MS_SLAVE|MS_REC; a tmpfs at
 //   /proc/fs as the gofer root; the rootfs self-bound (MS_BIND|MS_REC) and
-//   made slave; the createContainer hooks run in order with status
+//   given linux.rootfsPropagation (default rslave); the createContainer hooks run in order with status
 //   "creating" and pid -1 while <rootfs>/proc is still an empty directory;
 //   then the rootfs bound into the gofer root.
 // Usage: gofer-emulation.mjs BUNDLE [ID]   (as root)
@@ -42,9 +42,12 @@ mount('--make-rslave', '/')
 step('tmpfs at /proc/fs as the gofer root')
 mount('-t', 'tmpfs', '-o', 'mode=0700', 'gofer-root', '/proc/fs')
 mkdirSync('/proc/fs/root')
-step(`self-bind ${rootfs} (MS_BIND|MS_REC) and make it slave`)
+// linux.rootfsPropagation applied to the self-bind (default rslave);
+// containerd's CRI sets rshared for a pod with a Bidirectional volume.
+const propagation = config.linux?.rootfsPropagation || 'rslave'
+step(`self-bind ${rootfs} (MS_BIND|MS_REC) and make it ${propagation}`)
 mount('--rbind', rootfs, rootfs)
-mount('--make-rslave', rootfs)
+mount(`--make-${propagation}`, rootfs)
 
 const state = JSON.stringify({ ociVersion: config.ociVersion ?? '1.0.2', id, status: 'creating', pid: -1, bundle })
 const hooks = config.hooks?.createContainer ?? []

@@ -53,8 +53,11 @@ try {
 }
 const resolved = readlinkSync(`/proc/thread-self/fd/${fd}`)
 if (resolved !== target) fail(`failed to mount modified params file: possibly malicious path detected: ${resolved} != ${target}`)
+// NVIDIA's hook calls mount(2) itself; libmount's fd-based API (util-linux
+// >= 2.39) would refuse a final magic link, so force the classic call.
 const bind = spawnSync('/usr/bin/mount', ['--no-canonicalize', '--bind', modified, '/proc/self/fd/3'], {
   stdio: ['ignore', 'pipe', 'pipe', fd],
+  env: { ...process.env, LIBMOUNT_FORCE_MOUNT2: 'always' },
   encoding: 'utf8',
 })
 closeSync(fd)

@@ -23,11 +23,11 @@ export const podman = (dir: string) => {
   const global = ['--root', join(dir, 'root'), '--runroot', join(dir, 'runroot'), '--tmpdir', join(dir, 'tmp'), '--storage-driver', 'vfs']
   const env = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', CONTAINERS_CONF: conf, HOME: dir }
   return {
-    /** `podman run --rm` of `argv` in the busybox `rootfs`, asking for CDI device `device`. */
-    run: (opts: { runtime: 'runc' | 'crun'; hooksDir: string; device: string; rootfs: string; argv: string[] }) =>
+    /** `podman run --rm` of `argv` in the busybox `rootfs`, asking for CDI device `device`; `flags` go before `--rootfs`. */
+    run: (opts: { runtime: 'runc' | 'crun'; hooksDir: string; device: string; rootfs: string; argv: string[]; flags?: string[] }) =>
       spawnSync(
         '/usr/bin/podman',
-        [...global, '--runtime', opts.runtime, '--hooks-dir', opts.hooksDir, 'run', '--rm', '--network', 'none', '--device', opts.device, '--rootfs', opts.rootfs, ...opts.argv],
+        [...global, '--runtime', opts.runtime, '--hooks-dir', opts.hooksDir, 'run', '--rm', '--network', 'none', '--device', opts.device, ...(opts.flags ?? []), '--rootfs', opts.rootfs, ...opts.argv],
         { env, encoding: 'utf8', timeout: 60_000 },
       ),
   }

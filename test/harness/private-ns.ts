@@ -1,20 +1,34 @@
 import { spawnSync } from 'node:child_process'
+import { join } from 'node:path'
 
 const MARK = 'NVIDIA_PROCFS_HOOK_TEST_NS'
 
 /**
+ * Names a Debian root (test/harness/debian-root.ts) whose host tools the
+ * calling test file runs with: test/system/util-linux.ts sets it to run the
+ * mount-path files with another release's util-linux.
+ */
+export const ROOT_VAR = 'NPH_DEBIAN_ROOT'
+
+/** Makes a Debian root the namespace's `/`; shared with bench/bench.mjs. */
+export const ENTER_ROOT = join(__dirname, 'enter-root.sh')
+
+/**
  * Re-runs the calling test file inside its own private mount namespace
  * (`unshare -m --propagation private`), so every mount it makes dies with
- * it and the machine is left as found. The child inherits tap's
- * environment, so its TAP output and coverage reach tap as if it had run
- * directly. Returns only in the child.
+ * it and the machine is left as found; with ROOT_VAR set, with that root as
+ * its `/` inside the namespace. The child inherits tap's environment, so its
+ * TAP output and coverage reach tap as if it had run directly. Returns only
+ * in the child.
  */
 export const enterPrivateMountNamespace = (): void => {
   if (process.env[MARK] === 'entered') return
-  const res = spawnSync(
-    '/usr/bin/unshare',
-    ['-m', '--propagation', 'private', process.execPath, ...process.execArgv, ...process.argv.slice(1)],
-    { stdio: 'inherit', env: { ...process.env, [MARK]: 'entered' } },
-  )
+  const self = [process.execPath, ...process.execArgv, ...process.argv.slice(1)]
+  const root = process.env[ROOT_VAR]
+  const inside = root ? ['/bin/sh', ENTER_ROOT, root, process.cwd(), ...self] : self
+  const res = spawnSync('/usr/bin/unshare', ['-m', '--propagation', 'private', ...inside], {
+    stdio: 'inherit',
+    env: { ...process.env, [MARK]: 'entered' },
+  })
   process.exit(res.status ?? 1)
 }

@@ -4,11 +4,15 @@ import type { Test } from 'tap'
 
 /**
  * A process in a mount namespace of its own (copied from ours), standing in
- * for a container's init at prestart/createRuntime time. Killed, by pid, at
- * teardown.
+ * for a container's init at prestart/createRuntime time; with `unchanged`
+ * propagation its copies of our shared mounts stay their peers, as in a
+ * namespace copied from a systemd host; on `cpu` when given. Killed, by pid,
+ * at teardown.
  */
-export const processInOwnMountNamespace = async (t: Test): Promise<number> => {
-  const child: ChildProcess = spawn('/usr/bin/unshare', ['-m', '--propagation', 'private', '/bin/sleep', '600'], { stdio: 'ignore' })
+export const processInOwnMountNamespace = async (t: Test, propagation: 'private' | 'unchanged' = 'private', cpu?: number): Promise<number> => {
+  const unshare = ['/usr/bin/unshare', '-m', '--propagation', propagation, '/bin/sleep', '600']
+  const [cmd, ...args] = cpu === undefined ? unshare : ['/usr/bin/taskset', '-c', String(cpu), ...unshare]
+  const child: ChildProcess = spawn(cmd as string, args, { stdio: 'ignore' })
   t.teardown(() => {
     child.kill('SIGKILL')
   })

@@ -25,8 +25,9 @@ export const mountsUnder = (dir: string): string[] =>
     .filter(p => p === dir || p.startsWith(dir + '/'))
     .reverse()
 
+/** Detaches every mount under `dir`, deepest first, looking again after each: an unmount propagates to peers. */
 export const detachUnder = (dir: string) => {
-  for (const p of mountsUnder(dir)) execFileSync('/usr/bin/umount', ['-l', p])
+  for (let p = mountsUnder(dir)[0]; p !== undefined; p = mountsUnder(dir)[0]) execFileSync('/usr/bin/umount', ['-l', p])
 }
 
 export const stateFor = (bundle: string, extra: Record<string, unknown> = {}) =>

@@ -13,6 +13,7 @@ import { mkdirSync, realpathSync, statSync, writeFileSync } from 'node:fs'
 import { dirname, join, relative } from 'node:path'
 import { assertContained, assertNothingOutside, assertOneLine, gvisorState, HOOK, HOOK_ENV, mountsIn, runHook, snapshot, SOURCE } from '../harness/containment'
 import { mountFakeDriver, unmountFakeDriver } from '../harness/fake-driver'
+import { processInOwnMountNamespace } from '../harness/processes'
 import { scratchBundle } from '../harness/scratch'
 import { REQUIRED_OPTIONS } from '../../src/mountinfo'
 
@@ -74,38 +75,101 @@ t.test('race tally', async t => {
   t.equal(Object.values(tally).reduce((a, b) => a + b, 0), ROUNDS * COMPONENTS.length, 'every run accounted for')
 })
 
-t.test('the rootfs on a shared bind mount: refused, nothing created', async t => {
+// A shared rootfs mount is refused only where a mount there would reach
+// another mount namespace (src/propagation.ts).
+const refusedShared = (rootfs: string, mountPoint: string, pid: number) =>
+  new RegExp(`^nvidia-procfs-hook: error: the mount holding ${rootfs} \\(${mountPoint}\\) propagates to the mount namespace of pid ${pid} \\(at ${mountPoint}\\): a mount there would appear there too; refusing$`)
+
+t.test('the rootfs on a shared bind mount with a peer in another namespace: refused, nothing created', async t => {
   const { bundle, rootfs } = scratchBundle(t)
   sh('/usr/bin/mount', '--bind', rootfs, rootfs)
   sh('/usr/bin/mount', '--make-shared', rootfs)
+  const pid = await processInOwnMountNamespace(t, 'unchanged')
   const before = snapshot(rootfs, [SOURCE], ['/'])
   const run = runHook(['--stage', 'createContainer'], gvisorState(bundle))
   t.equal(run.status, 1)
-  assertOneLine(t, run, new RegExp(`^nvidia-procfs-hook: error: the mount holding ${rootfs} \\(${rootfs}\\) has shared propagation: a mount there would appear in other namespaces; refusing$`))
+  assertOneLine(t, run, refusedShared(rootfs, rootfs, pid))
   assertContained(t, before, false)
   t.same(spawnSync('/usr/bin/ls', ['-A', rootfs], { encoding: 'utf8' }).stdout, '', 'nothing created')
 })
 
-t.test('the rootfs inside a shared scratch bind (its parent mount is shared): refused', async t => {
+t.test('the rootfs on a shared mount whose only outside copy is a slave: refused (slaves receive)', async t => {
+  const { bundle, rootfs } = scratchBundle(t)
+  sh('/usr/bin/mount', '--bind', rootfs, rootfs)
+  sh('/usr/bin/mount', '--make-shared', rootfs)
+  const pid = await processInOwnMountNamespace(t, 'unchanged')
+  sh('/usr/bin/nsenter', `--mount=/proc/${pid}/ns/mnt`, '/usr/bin/mount', '--make-slave', rootfs)
+  const run = runHook(['--stage', 'createContainer'], gvisorState(bundle))
+  t.equal(run.status, 1)
+  assertOneLine(t, run, refusedShared(rootfs, rootfs, pid))
+})
+
+t.test('reached through a shared slave of its group (transitively): refused, naming where', async t => {
+  const { bundle, rootfs } = scratchBundle(t)
+  sh('/usr/bin/mount', '--bind', rootfs, rootfs)
+  sh('/usr/bin/mount', '--make-shared', rootfs)
+  // Here: a slave of the rootfs's group, itself shared in a group of its own.
+  const relay = join(bundle, 'relay')
+  mkdirSync(relay)
+  sh('/usr/bin/mount', '--bind', rootfs, relay)
+  sh('/usr/bin/mount', '--make-slave', relay)
+  sh('/usr/bin/mount', '--make-shared', relay)
+  // There: no peer or slave of the rootfs, only a slave of the relay.
+  const pid = await processInOwnMountNamespace(t, 'unchanged')
+  sh('/usr/bin/nsenter', `--mount=/proc/${pid}/ns/mnt`, '/usr/bin/mount', '--make-private', rootfs)
+  sh('/usr/bin/nsenter', `--mount=/proc/${pid}/ns/mnt`, '/usr/bin/mount', '--make-slave', relay)
+  const run = runHook(['--stage', 'createContainer'], gvisorState(bundle))
+  t.equal(run.status, 1)
+  assertOneLine(t, run, new RegExp(`propagates to the mount namespace of pid ${pid} \\(at ${relay}\\): a mount there would appear there too; refusing$`))
+})
+
+t.test('the rootfs inside a shared scratch bind (its parent mount is shared) with an outside peer: refused', async t => {
   const { bundle, rootfs } = scratchBundle(t)
   sh('/usr/bin/mount', '--bind', bundle, bundle)
   sh('/usr/bin/mount', '--make-shared', bundle)
+  const pid = await processInOwnMountNamespace(t, 'unchanged')
   const before = snapshot(rootfs, [SOURCE], ['/'])
   const run = runHook(['--stage', 'createContainer'], gvisorState(bundle))
   t.equal(run.status, 1)
-  assertOneLine(t, run, new RegExp(`has shared propagation: a mount there would appear in other namespaces; refusing$`))
+  assertOneLine(t, run, refusedShared(rootfs, bundle, pid))
   assertContained(t, before, false)
 })
 
-t.test('a systemd-like host (unshare --propagation shared): refused there, nothing created', async t => {
+t.test('a shared rootfs mount whose peers are all in this namespace (the gofer with rshared): mounted, seen only here', async t => {
   const { bundle, rootfs } = scratchBundle(t)
-  const r = spawnSync('/usr/bin/unshare', ['-m', '--propagation', 'shared', HOOK, '--stage', 'createContainer'], {
+  sh('/usr/bin/mount', '--bind', rootfs, rootfs)
+  sh('/usr/bin/mount', '--make-shared', rootfs)
+  const peer = join(bundle, 'peer')
+  mkdirSync(peer)
+  sh('/usr/bin/mount', '--bind', rootfs, peer)
+  // Another namespace exists, but copied privately: it holds no peer.
+  const pid = await processInOwnMountNamespace(t, 'private')
+  const run = runHook(['--stage', 'createContainer'], gvisorState(bundle))
+  t.equal(run.status, 0, run.stderr)
+  assertOneLine(t, run, undefined)
+  const ours = mountsIn(rootfs).filter(m => m.mountPoint === join(rootfs, 'proc/driver/nvidia'))
+  t.equal(ours.length, 1, 'one mount on the rootfs')
+  for (const o of REQUIRED_OPTIONS) t.ok(ours[0]?.options.includes(o), o)
+  t.ok(mountsIn(peer).some(m => m.mountPoint === join(peer, 'proc/driver/nvidia')), 'the peer in this namespace got its copy')
+  const theirs = spawnSync('/usr/bin/nsenter', [`--mount=/proc/${pid}/ns/mnt`, '/usr/bin/cat', '/proc/self/mountinfo'], { encoding: 'utf8' }).stdout
+  t.notMatch(theirs, join(rootfs, 'proc/driver'), 'the other namespace saw nothing')
+})
+
+t.test('a systemd-like host (shared /, a namespace copied from it): refused there, nothing created', async t => {
+  const { bundle, rootfs } = scratchBundle(t)
+  const ready = join(bundle, 'ready')
+  // In a namespace whose mounts are all shared, a copy of it holds peers of each.
+  const script = `/usr/bin/unshare -m --propagation unchanged /bin/sh -c ': > ${ready}; exec /bin/sleep 600' & holder=$!
+    while [ ! -e ${ready} ]; do /bin/sleep 0.01; done
+    echo "holder $holder" >&2; "$0" --stage createContainer; rc=$?; kill -9 $holder; exit $rc`
+  const r = spawnSync('/usr/bin/unshare', ['-m', '--propagation', 'shared', '/bin/sh', '-c', script, HOOK], {
     input: gvisorState(bundle),
     env: HOOK_ENV,
     encoding: 'utf8',
   })
+  const holder = /^holder (\d+)\n/.exec(r.stderr)?.[1]
   t.equal(r.status, 1)
-  assertOneLine(t, { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr }, /has shared propagation: .*; refusing$/)
+  t.match(r.stderr.slice(r.stderr.indexOf('\n') + 1), new RegExp(`^nvidia-procfs-hook: error: the mount holding ${rootfs} \\(.*\\) propagates to the mount namespace of pid ${holder} \\(at .*\\): a mount there would appear there too; refusing\n$`))
   t.same(spawnSync('/usr/bin/ls', ['-A', rootfs], { encoding: 'utf8' }).stdout, '', 'nothing created')
 })
 

@@ -22,9 +22,9 @@ const nvidias = { path: STAND_IN, args: ['nvidia-ctk', 'hook', 'disable-device-n
 mountFakeDriver()
 t.teardown(unmountFakeDriver)
 
-const goferRun = (t: Test, hooks: object[]) => {
+const goferRun = (t: Test, hooks: object[], linux: object = {}) => {
   const { bundle, rootfs } = scratchBundle(t)
-  writeFileSync(join(bundle, 'config.json'), JSON.stringify({ ociVersion: '1.0.2', root: { path: 'rootfs' }, hooks: { createContainer: hooks } }))
+  writeFileSync(join(bundle, 'config.json'), JSON.stringify({ ociVersion: '1.0.2', root: { path: 'rootfs' }, linux, hooks: { createContainer: hooks } }))
   const res = spawnSync(process.execPath, [GOFER, bundle, 'c1'], { encoding: 'utf8' })
   return { bundle, rootfs, res, report: JSON.parse(res.stdout) as { ok: boolean; params?: string; mounts?: { mountPoint: string; options: string }[] } }
 }
@@ -62,4 +62,12 @@ t.test('the gofer\'s state reaches our hook: pid -1, status creating, inferred c
   const { res } = goferRun(t, [hook, nvidias])
   t.equal(res.status, 0, res.stderr)
   t.match(JSON.parse(readFileSync(log, 'utf8')), { id: 'c1', stage: 'createContainer', action: 'mounted' })
+})
+
+t.test('a pod with a Bidirectional volume (rootfsPropagation rshared): the gofer\'s own peer group, so mounted', async t => {
+  const { bundle, res, report } = goferRun(t, [ours('/dev/null'), nvidias], { rootfsPropagation: 'rshared' })
+  t.equal(res.status, 0, res.stderr)
+  t.equal(report.params, FAKE_PARAMS.replace('ModifyDeviceFiles: 1', 'ModifyDeviceFiles: 0'))
+  t.match(report.mounts?.find(m => m.mountPoint === '/proc/driver/nvidia')?.options, /^ro,nosuid,nodev,noexec/)
+  t.same(mountsUnder(bundle), [], 'nothing reached this namespace')
 })

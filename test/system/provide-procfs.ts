@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { mountFakeDriver, unmountFakeDriver, FAKE_PARAMS } from '../harness/fake-driver'
 import { mountsUnder, scratchBundle } from '../harness/scratch'
 import { provideProcfs } from '../../src/provide-procfs'
-import { runUtil, type UtilRunner } from '../../src/mount'
+import { mountApi, runUtil, type UtilRunner } from '../../src/mount'
 import { readMountinfo } from '../../src/mountinfo'
 
 const SOURCE = '/proc/driver/nvidia'
@@ -82,11 +82,18 @@ t.test('dry run plans and touches nothing', async t => {
 })
 
 t.test('a failure after the bind leaves nothing behind', async t => {
-  for (const failing of ['remount', 'bind-then-report-failure'] as const) {
+  // The seal: the remount with classic mount(2); with the fd-based API, a bind
+  // attached read-write (options dropped), which the verify must refuse.
+  const api = mountApi(runUtil)
+  for (const failing of ['seal', 'bind-then-report-failure'] as const) {
     const { rootfs } = scratchBundle(t)
     const run: UtilRunner = (tool, args, fd) => {
-      if (failing === 'remount' && args.includes('remount,bind,ro,nosuid,nodev,noexec')) {
+      if (failing === 'seal' && args.includes('remount,bind,ro,nosuid,nodev,noexec')) {
         throw new Error('injected remount failure')
+      }
+      if (failing === 'seal' && api === 'fd-based' && args.includes('--bind')) {
+        runUtil(tool, ['--no-canonicalize', '--bind', ...args.slice(-2)], fd)
+        throw new Error('injected: attached without its options')
       }
       const said = runUtil(tool, args, fd)
       if (failing === 'bind-then-report-failure' && args.includes('--bind')) throw new Error('injected failure after bind')
@@ -106,4 +113,28 @@ t.test('an image symlink in the path is refused, nothing created', async t => {
   t.throws(() => provideProcfs({ rootfs, source: SOURCE }), /proc is a symlink, not a directory/)
   t.same(mountsUnder(bundle), [])
   t.throws(() => statSync(join(outside, 'driver')), { code: 'ENOENT' })
+})
+
+t.test('the fd-based path in-process: the bind comes attached read-only, is verified, and no remount runs', async t => {
+  // util-linux < 2.39 has no fd-based API: stand in for its one call with the
+  // bind and a remount by the checked path (test/system/util-linux.ts runs the real one).
+  const { rootfs } = scratchBundle(t)
+  const target = join(rootfs, 'proc/driver/nvidia')
+  const calls: string[][] = []
+  const run: UtilRunner = (tool, args, fd) => {
+    calls.push([tool, ...args])
+    if (args[0] === '--version') return 'mount from util-linux 2.42.4 (libmount 2.42.4: namespaces, fd-based-mount, statx)\n'
+    if (!args.includes('-o') || !args.includes('--bind')) return runUtil(tool, args, fd)
+    runUtil(tool, args.filter((a, i) => a !== '-o' && args[i - 1] !== '-o'), fd)
+    execFileSync('/usr/bin/mount', ['-o', 'remount,bind,ro,nosuid,nodev,noexec', target])
+    return ''
+  }
+  t.match(provideProcfs({ rootfs, source: SOURCE, run }), { action: 'mounted', reason: /read-only at .*\/proc\/driver\/nvidia \(fd-based mount API\)$/ })
+  t.same(calls.map(c => c.slice(0, 4)), [
+    ['flock', '--exclusive', '--timeout', '10'],
+    ['mount', '--version'],
+    ['mount', '--no-canonicalize', '--bind', '-o'],
+  ], 'lock, ask, bind: nothing else')
+  const m = readMountinfo().filter(e => e.mountPoint === target)
+  for (const o of ['ro', 'nosuid', 'nodev', 'noexec']) t.ok(m[0]?.options.includes(o), o)
 })

@@ -7,7 +7,10 @@ import { ourCdiHook } from '../../src/registration'
 
 const FIXTURES = join(__dirname, '../fixtures/cdi')
 const fixture = (name: string) => readFileSync(join(FIXTURES, name), 'utf8')
-const entry = ourCdiHook({ binary: '/opt/bin/nvidia-procfs-hook' })
+const opts = { binary: '/opt/bin/nvidia-procfs-hook' }
+const entry = ourCdiHook(opts)
+const DDNM = 'disable-device-node-modification'
+const flowOurs = '{hookName: createContainer, path: /usr/bin/nvidia-procfs-hook, args: [nvidia-procfs-hook, hook, --stage, createContainer], env: [PATH=/usr/sbin:/usr/bin:/sbin:/bin]}'
 
 /** Lines of `after` that `before` lacks, in order (enough for insert-only diffs). */
 const added = (before: string, after: string) => {
@@ -29,7 +32,7 @@ const hookPaths = (text: string, at: (spec: any) => unknown[] = s => s.container
 t.test('YAML in flow style (nvidia.md): one line added, in front of NVIDIA\'s hooks', async t => {
   const text = fixture('nvidia-ctk.yaml')
   const spec = parseSpec(text, 'nvidia-ctk.yaml')
-  t.equal(spec.patch(entry), 1)
+  t.equal(spec.patch(opts).length, 1)
   const out = spec.toString()
   t.same(added(text, out), [
     '  - {hookName: createContainer, path: /opt/bin/nvidia-procfs-hook, args: [nvidia-procfs-hook, hook, --stage, createContainer], env: [PATH=/usr/sbin:/usr/bin:/sbin:/bin]}',
@@ -43,7 +46,7 @@ t.test('YAML in flow style (nvidia.md): one line added, in front of NVIDIA\'s ho
 t.test('YAML in block style (Go\'s emitter): a block entry, comments and blank lines kept', async t => {
   const text = fixture('nvidia-cdi-hook.yaml')
   const spec = parseSpec(text, 'x.yaml')
-  t.equal(spec.patch(entry), 1)
+  t.equal(spec.patch(opts).length, 1)
   const out = spec.toString()
   t.same(added(text, out), [
     '  - hookName: createContainer',
@@ -64,13 +67,13 @@ t.test('patch is idempotent; revert restores the original bytes', async t => {
   for (const name of ['nvidia-ctk.yaml', 'nvidia-cdi-hook.yaml', 'k8s-device-plugin.json', 'indented.json']) {
     const text = fixture(name)
     const first = parseSpec(text, name)
-    first.patch(entry)
+    first.patch(opts).length
     const patched = first.toString()
     t.not(patched, text, `${name}: patched`)
     const again = parseSpec(patched, name)
-    t.equal(again.patch(entry), 0, `${name}: nothing more to do`)
+    t.equal(again.patch(opts).length, 0, `${name}: nothing more to do`)
     t.equal(again.toString(), patched, `${name}: unchanged`)
-    t.equal(parseSpec(patched, name).patch(ourCdiHook()), 0, `${name}: another --binary is still ours`)
+    t.equal(parseSpec(patched, name).patch({}).length, 0, `${name}: another --binary is still ours`)
     const reverted = parseSpec(patched, name)
     t.equal(reverted.revert(), 1, `${name}: one entry removed`)
     t.equal(reverted.toString(), text, `${name}: byte for byte`)
@@ -80,19 +83,24 @@ t.test('patch is idempotent; revert restores the original bytes', async t => {
 
 t.test('JSON stays JSON, compact or indented as it was', async t => {
   const compact = parseSpec(fixture('k8s-device-plugin.json'), 'c.json')
-  compact.patch(entry)
+  compact.patch(opts).length
   const c = compact.toString()
   t.notMatch(c, /\n/)
   t.same(JSON.parse(c).containerEdits.hooks[0], entry)
   t.equal(JSON.parse(c).containerEdits.hooks.length, 3)
   const indented = parseSpec(fixture('indented.json'), 'i.json')
-  indented.patch(entry)
+  indented.patch(opts).length
   const i = indented.toString()
   t.match(i, /^\{\n  "cdiVersion": "0\.5\.0",\n/)
   t.match(i, /\n}\n$/)
-  const tabs = parseSpec('{\n\t"containerEdits": {"hooks": [{"hookName": "createContainer", "path": "/usr/bin/nvidia-cdi-hook"}]}\n}', 't.json')
-  tabs.patch(entry)
-  t.match(tabs.toString(), /^\{\n\t"containerEdits": \{\n\t\t"hooks": \[\n\t\t\t\{\n\t\t\t\t"hookName": "createContainer",\n\t\t\t\t"path": "\/opt/)
+  // Only the entry is new, written like its neighbour: here one line with spaces.
+  const nvidia = '{"hookName": "createContainer", "path": "/usr/bin/nvidia-cdi-hook", "args": ["nvidia-cdi-hook", "disable-device-node-modification"]}'
+  const tabs = parseSpec(`{\n\t"containerEdits": {"hooks": [${nvidia}]}\n}`, 't.json')
+  tabs.patch(opts)
+  t.equal(
+    tabs.toString(),
+    `{\n\t"containerEdits": {"hooks": [{"hookName": "createContainer", "path": "/opt/bin/nvidia-procfs-hook", "args": ["nvidia-procfs-hook", "hook", "--stage", "createContainer"], "env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"]}, ${nvidia}]}\n}`,
+  )
 })
 
 t.test('every hooks list: the spec\'s and each device\'s; other stages and lists left alone', async t => {
@@ -100,8 +108,9 @@ t.test('every hooks list: the spec\'s and each device\'s; other stages and lists
     cdiVersion: '0.5.0',
     kind: 'nvidia.com/gpu',
     devices: [
-      { name: 'a', containerEdits: { hooks: [{ hookName: 'createRuntime', path: '/usr/bin/nvidia-cdi-hook' }, { hookName: 'createContainer', path: '/usr/bin/nvidia-cdi-hook' }] } },
+      { name: 'a', containerEdits: { hooks: [{ hookName: 'createRuntime', path: '/usr/bin/nvidia-cdi-hook', args: ['nvidia-cdi-hook', DDNM] }, { hookName: 'createContainer', path: '/usr/bin/nvidia-cdi-hook', args: ['nvidia-cdi-hook', DDNM] }] } },
       { name: 'b', containerEdits: { hooks: [{ hookName: 'createContainer', path: '/usr/bin/other' }] } },
+      { name: 'b2', containerEdits: { hooks: [{ hookName: 'createContainer', path: '/usr/bin/nvidia-cdi-hook', args: ['nvidia-cdi-hook', 'create-symlinks'] }] } },
       { name: 'c', containerEdits: null },
       { name: 'd', containerEdits: { env: ['A=1'] } },
       { name: 'e' },
@@ -110,22 +119,24 @@ t.test('every hooks list: the spec\'s and each device\'s; other stages and lists
   }
   for (const text of [JSON.stringify(spec), stringify(spec)]) {
     const doc = parseSpec(text, 'f')
-    t.equal(doc.patch(entry), 1)
+    t.equal(doc.patch(opts).length, 1)
     const out = parse(doc.toString())
     t.same(out.devices[0].containerEdits.hooks.map((h: { path: string }) => h.path), ['/usr/bin/nvidia-cdi-hook', '/opt/bin/nvidia-procfs-hook', '/usr/bin/nvidia-cdi-hook'])
     t.same(out.devices[1], spec.devices[1])
+    t.same(out.devices[2], spec.devices[2], 'a list without disable-device-node-modification gets nothing')
   }
 })
 
 t.test('YAML: a flow list gets a flow entry; a layout no option reproduces is still patched', async t => {
-  const flow = parseSpec('containerEdits:\n  hooks: [{hookName: createContainer, path: /usr/bin/nvidia-cdi-hook, args: [nvidia-cdi-hook, x]}]\n', 'f.yaml')
-  t.equal(flow.patch(entry), 1)
+  const flow = parseSpec('containerEdits:\n  hooks: [{hookName: createContainer, path: /usr/bin/nvidia-cdi-hook, args: [nvidia-cdi-hook, disable-device-node-modification]}]\n', 'f.yaml')
+  t.equal(flow.patch(opts).length, 1)
   t.match(flow.toString(), /^containerEdits:\n  hooks: \[\{hookName: createContainer, path: \/opt\/bin\/nvidia-procfs-hook, args: \[nvidia-procfs-hook, hook, --stage, createContainer\], env: \[PATH=\/usr\/sbin:\/usr\/bin:\/sbin:\/bin\]\}, \{hookName: createContainer, path: \/usr\/bin\/nvidia-cdi-hook/)
-  const odd = 'kind:    nvidia.com/gpu\ncontainerEdits:\n    hooks:\n        -   hookName: createContainer\n            path: /usr/bin/nvidia-cdi-hook\n'
+  const odd = 'kind:    nvidia.com/gpu\ncontainerEdits:\n    hooks:\n        -   hookName: createContainer\n            path: /usr/bin/nvidia-cdi-hook\n            args: [nvidia-cdi-hook, disable-device-node-modification]\n'
   const doc = parseSpec(odd, 'odd.yaml')
-  t.equal(doc.patch(entry), 1)
+  t.equal(doc.patch(opts).length, 1)
   t.same(parse(doc.toString()).containerEdits.hooks[0], entry)
   t.same(parse(doc.toString()).kind, 'nvidia.com/gpu')
+  t.equal(parseSpec(doc.toString(), 'odd.yaml').revert(), 1)
 })
 
 t.test('what cannot be read or edited is refused, naming the file and field', async t => {
@@ -148,7 +159,148 @@ t.test('what cannot be read or edited is refused, naming the file and field', as
 })
 
 t.test('a hooks list behind a YAML alias is not edited', async t => {
-  const text = 'x: &h\n- {hookName: createContainer, path: /usr/bin/nvidia-cdi-hook}\n- {hookName: createContainer, path: /opt/nvidia-procfs-hook}\ncontainerEdits:\n  hooks: *h\n'
-  t.throws(() => parseSpec(text, 'a.yaml').patch(entry), { message: 'a.yaml: containerEdits.hooks is not a plain YAML list (an alias?); patch it by hand' })
+  const text = 'x: &h\n- {hookName: createContainer, path: /usr/bin/nvidia-cdi-hook, args: [nvidia-cdi-hook, disable-device-node-modification]}\n- {hookName: createContainer, path: /opt/nvidia-procfs-hook}\ncontainerEdits:\n  hooks: *h\n'
+  t.throws(() => parseSpec(text, 'a.yaml').patch(opts).length, { message: 'a.yaml: containerEdits.hooks is not a plain YAML list (an alias?); patch it by hand' })
   t.throws(() => parseSpec(text, 'a.yaml').revert(), { message: /containerEdits\.hooks is not a plain YAML list/ })
+})
+
+const cases = (name: string) => readFileSync(join(__dirname, '../fixtures/cases', name), 'utf8')
+
+t.test('shared/cases/cdi-nvidia-ctk-4space.yaml: no disable-device-node-modification, so nothing to add; with one, only the entry', async t => {
+  const text = cases('cdi-nvidia-ctk-4space.yaml')
+  const doc = parseSpec(text, 'n.yaml')
+  t.same(doc.patch(opts), [], 'nothing in this spec needs /proc/driver/nvidia')
+  t.equal(doc.toString(), text)
+  // The same producer's layout with the hook that needs us: 4 spaces, indented sequences, `---`.
+  const ddnm = text.replace(
+    '    mounts:',
+    '        - hookName: createContainer\n          path: /usr/bin/nvidia-cdi-hook\n          args:\n            - nvidia-cdi-hook\n            - disable-device-node-modification\n          env:\n            - NVIDIA_CTK_DEBUG=false\n    mounts:',
+  )
+  const spec = parseSpec(ddnm, 'n.yaml')
+  t.equal(spec.patch(opts).length, 1)
+  const out = spec.toString()
+  const block = [
+    '        - hookName: createContainer',
+    '          path: /opt/bin/nvidia-procfs-hook',
+    '          args:',
+    '            - nvidia-procfs-hook',
+    '            - hook',
+    '            - --stage',
+    '            - createContainer',
+    '          env:',
+    '            - PATH=/usr/sbin:/usr/bin:/sbin:/bin',
+    '',
+  ].join('\n')
+  const first = ddnm.indexOf('        - hookName')
+  t.equal(out, ddnm.slice(0, first) + block + ddnm.slice(first), '9 lines added before the first NVIDIA hook, nothing re-indented')
+  t.same(parse(out).containerEdits.hooks.map((h: { args: string[] }) => h.args[1]), ['hook', 'create-symlinks', 'update-ldcache', 'disable-device-node-modification'])
+  const back = parseSpec(out, 'n.yaml')
+  t.equal(back.revert(), 1)
+  t.equal(back.toString(), ddnm, 'revert gives the bytes back')
+})
+
+t.test('shared/cases/cdi-ours-without-env.yaml: an entry of ours without env is not done; patch gives it one, in place', async t => {
+  const text = cases('cdi-ours-without-env.yaml')
+  const doc = parseSpec(text, 'o.yaml')
+  const changes = doc.patch({})
+  t.match(changes, [{ list: 'containerEdits.hooks', ops: [{ op: 'replace', at: 0, why: /^no env/, options: { binary: '/usr/bin/nvidia-procfs-hook' } }] }])
+  const out = doc.toString()
+  t.equal(
+    out,
+    text.replace(
+      '    args: [nvidia-procfs-hook, hook, --stage, createContainer]\n',
+      '    args: [nvidia-procfs-hook, hook, --stage, createContainer]\n    env: [PATH=/usr/sbin:/usr/bin:/sbin:/bin]\n',
+    ),
+    'the entry rewritten in place, written like its neighbour; every other byte kept',
+  )
+  t.same(parseSpec(out, 'o.yaml').patch({}), [], 'then done')
+})
+
+t.test('shared/cases/k8s-device-plugin-compact.json: compact, no final newline; one entry in front; revert is exact', async t => {
+  const text = cases('k8s-device-plugin-compact.json')
+  const doc = parseSpec(text, 'k.json')
+  t.equal(doc.patch({}).length, 1)
+  const out = doc.toString()
+  t.equal(out, text.replace('"hooks":[', `"hooks":[${JSON.stringify(ourCdiHook())},`))
+  const back = parseSpec(out, 'k.json')
+  t.equal(back.revert(), 1)
+  t.equal(back.toString(), text)
+})
+
+t.test('lists without disable-device-node-modification lose an entry of ours; the rest stays byte for byte', async t => {
+  const text = 'devices:\n- name: "0"\n  containerEdits:\n    hooks:\n    - {hookName: createContainer, path: /usr/bin/nvidia-procfs-hook, args: [nvidia-procfs-hook, hook], env: [PATH=/usr/bin]}\n    - {hookName: createContainer, path: /usr/bin/nvidia-cdi-hook, args: [nvidia-cdi-hook, create-symlinks, --link, a::b]}  # DRM\n'
+  const doc = parseSpec(text, 'd.yaml')
+  t.match(doc.patch({}), [{ list: 'devices[0].containerEdits.hooks', ops: [{ op: 'remove', at: 0 }] }])
+  t.equal(doc.toString(), text.replace(/    - \{hookName: createContainer, path: \/usr\/bin\/nvidia-procfs-hook.*\n/, ''))
+})
+
+t.test('CRLF YAML and JSON: new lines end in CRLF too', async t => {
+  const yaml = 'containerEdits:\r\n  hooks:\r\n  - hookName: createContainer\r\n    path: /usr/bin/nvidia-ctk\r\n    args: [nvidia-ctk, hook, disable-device-node-modification]\r\n'
+  const y = parseSpec(yaml, 'c.yaml')
+  y.patch({})
+  t.notMatch(y.toString(), /[^\r]\n/)
+  t.same(parse(y.toString()).containerEdits.hooks[0], ourCdiHook())
+  const back = parseSpec(y.toString(), 'c.yaml')
+  back.revert()
+  t.equal(back.toString(), yaml)
+  const json = '{\r\n  "containerEdits": {\r\n    "hooks": [\r\n      {\r\n        "hookName": "createContainer",\r\n        "path": "/usr/bin/nvidia-cdi-hook",\r\n        "args": [\r\n          "nvidia-cdi-hook",\r\n          "disable-device-node-modification"\r\n        ]\r\n      }\r\n    ]\r\n  }\r\n}'
+  const j = parseSpec(json, 'c.json')
+  j.patch({})
+  t.notMatch(j.toString(), /[^\r]\n/)
+  t.match(j.toString(), '    "hooks": [\r\n      {\r\n        "hookName": "createContainer",\r\n        "path": "/usr/bin/nvidia-procfs-hook",\r\n        "args": [\r\n          "nvidia-procfs-hook",\r\n')
+  const jb = parseSpec(j.toString(), 'c.json')
+  jb.revert()
+  t.equal(jb.toString(), json)
+})
+
+t.test('YAML flow lists: an unsafe entry replaced, one where nothing needs it removed, in place', async t => {
+  const nvidia = (name: string) => `{hookName: createContainer, path: /usr/bin/nvidia-ctk, args: [nvidia-ctk, hook, ${name}]}`
+  const unsafe = '{hookName: createContainer, path: /opt/nvidia-procfs-hook, args: [nvidia-procfs-hook, hook]}'
+  const text = `containerEdits:\n  hooks: [${unsafe}, ${nvidia(DDNM)}]\ndevices:\n- name: x\n  containerEdits:\n    hooks: [${nvidia('create-symlinks')}, ${flowOurs}]\n`
+  const doc = parseSpec(text, 'f.yaml')
+  t.match(doc.patch({}), [{ ops: [{ op: 'replace', at: 0 }] }, { ops: [{ op: 'remove', at: 1 }] }])
+  t.equal(
+    doc.toString(),
+    `containerEdits:\n  hooks: [{hookName: createContainer, path: /opt/nvidia-procfs-hook, args: [nvidia-procfs-hook, hook, --stage, createContainer], env: [PATH=/usr/sbin:/usr/bin:/sbin:/bin]}, ${nvidia(DDNM)}]\ndevices:\n- name: x\n  containerEdits:\n    hooks: [${nvidia('create-symlinks')}]\n`,
+  )
+})
+
+t.test('YAML block entries follow the neighbour key by key; values that need quotes get them', async t => {
+  const block = (lines: string[]) => lines.join('\n') + '\n'
+  const noEnv = block(['hooks:', '- hookName: createContainer', '  path: /usr/bin/nvidia-ctk', '  args:', '    - nvidia-ctk', '    - hook', `    - ${DDNM}`])
+  const wrapped = (text: string) => `containerEdits:\n${text.replace(/^/gm, '  ').replace(/ +$/, '')}`
+  const doc = parseSpec(wrapped(noEnv), 'n.yaml')
+  doc.patch({ logFile: '/var/log/nph: #1.log' })
+  t.equal(
+    doc.toString(),
+    wrapped(
+      block([
+        'hooks:',
+        '- hookName: createContainer',
+        '  path: /usr/bin/nvidia-procfs-hook',
+        '  args:',
+        '    - nvidia-procfs-hook',
+        '    - hook',
+        '    - --stage',
+        '    - createContainer',
+        '    - --log-file',
+        '    - "/var/log/nph: #1.log"',
+        '  env: [PATH=/usr/sbin:/usr/bin:/sbin:/bin]',
+      ]) + noEnv.slice('hooks:\n'.length),
+    ),
+    'args as block items at the neighbour\'s column; env, which it lacks, in flow style; a value with ": " quoted',
+  )
+  t.same(parse(doc.toString()).containerEdits.hooks[0], ourCdiHook({ logFile: '/var/log/nph: #1.log' }))
+})
+
+t.test('the last item of a file without a final newline: replaced and removed without adding one', async t => {
+  const text = `containerEdits:\n  hooks:\n  - hookName: createContainer\n    path: /usr/bin/nvidia-ctk\n    args: [nvidia-ctk, hook, ${DDNM}]\n  - hookName: createContainer\n    path: /usr/bin/nvidia-procfs-hook\n    args: [nvidia-procfs-hook]`
+  const doc = parseSpec(text, 'l.yaml')
+  t.match(doc.patch({}), [{ ops: [{ op: 'insert', at: 0 }, { op: 'replace', at: 1 }] }])
+  const out = doc.toString()
+  t.notMatch(out, /\n$/, 'still no final newline')
+  t.match(out, /\n    env: \[PATH=\/usr\/sbin:\/usr\/bin:\/sbin:\/bin\]$/)
+  const back = parseSpec(out, 'l.yaml')
+  t.equal(back.revert(), 2)
+  t.equal(back.toString(), `containerEdits:\n  hooks:\n  - hookName: createContainer\n    path: /usr/bin/nvidia-ctk\n    args: [nvidia-ctk, hook, ${DDNM}]`, 'the last item goes with the line break before it')
 })

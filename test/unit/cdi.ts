@@ -61,9 +61,9 @@ t.test('check, patch, check, patch again, revert', async t => {
   const first = run(['check', specs])
   t.equal(first.code, 1, 'fresh NVIDIA specs need patching')
   t.same(first.out, [
-    `${specs}/k8s-device-plugin.json: needs patching (1 hooks list without nvidia-procfs-hook before NVIDIA's hooks)`,
-    `${specs}/nvidia-cdi-hook.yaml: needs patching (1 hooks list without nvidia-procfs-hook before NVIDIA's hooks)`,
-    `${specs}/nvidia-ctk.yaml: needs patching (1 hooks list without nvidia-procfs-hook before NVIDIA's hooks)`,
+    `${specs}/k8s-device-plugin.json: needs patching: containerEdits.hooks: no nvidia-procfs-hook before NVIDIA's hooks`,
+    `${specs}/nvidia-cdi-hook.yaml: needs patching: containerEdits.hooks: no nvidia-procfs-hook before NVIDIA's hooks`,
+    `${specs}/nvidia-ctk.yaml: needs patching: containerEdits.hooks: no nvidia-procfs-hook before NVIDIA's hooks`,
   ])
   const modes = Object.fromEntries(SPECS.map(n => [n, statSync(join(specs, n)).mode]))
   const patched = run(['patch', '--binary', binary, '--log-file', '/var/log/nph.log', specs])
@@ -112,7 +112,7 @@ t.test('FILE arguments, links, and files that cannot be handled', async t => {
 
 t.test('several hooks lists in one spec; a bug is one line, exit 1', async t => {
   const { specs, binary } = setup(t)
-  const nvidia = { hookName: 'createContainer', path: '/usr/bin/nvidia-cdi-hook', args: ['nvidia-cdi-hook', 'update-ldcache'] }
+  const nvidia = { hookName: 'createContainer', path: '/usr/bin/nvidia-cdi-hook', args: ['nvidia-cdi-hook', 'disable-device-node-modification'] }
   const file = join(specs, 'two.json')
   writeFileSync(file, JSON.stringify({ cdiVersion: '0.5.0', kind: 'nvidia.com/gpu', devices: [{ name: '0', containerEdits: { hooks: [nvidia] } }], containerEdits: { hooks: [nvidia] } }))
   t.same(run(['patch', '--binary', binary, file]).out, [`patched ${file} (2 hooks lists)`])
@@ -222,4 +222,20 @@ t.test('a watcher that fails is reported, and everything stops', async t => {
   await Promise.all(closed)
   t.equal(io.out.at(-1), 'stopped watching')
   t.equal(process.listenerCount('SIGTERM'), sigterm, 'ours removed')
+})
+
+t.test('check names an unsafe entry of ours; patch replaces it, keeping its binary; then check passes', async t => {
+  const dir = t.testdir({ 'o.yaml': readFileSync(join(__dirname, '../fixtures/cases/cdi-ours-without-env.yaml'), 'utf8'), nph: '#!/bin/sh\n' })
+  const file = join(dir, 'o.yaml')
+  const binary = join(dir, 'nph')
+  chmodSync(binary, 0o755)
+  t.same(run(['check', file]), {
+    code: 1,
+    out: [`${file}: needs patching: containerEdits.hooks: an unsafe entry of ours (no env (it would inherit the container image's, LD_PRELOAD included))`],
+    err: [],
+  })
+  // Its binary (/usr/bin/nvidia-procfs-hook) is kept, not --binary's: the fix is only the env.
+  t.same(run(['patch', '--binary', binary, file]).out, [`patched ${file} (1 hooks list)`])
+  t.match(readFileSync(file, 'utf8'), /path: \/usr\/bin\/nvidia-procfs-hook\n    args: \[nvidia-procfs-hook, hook, --stage, createContainer\]\n    env: \[PATH=\/usr\/sbin:\/usr\/bin:\/sbin:\/bin\]\n/)
+  t.same(run(['check', file]), { code: 0, out: [], err: [] })
 })

@@ -14,6 +14,7 @@ const FIXTURES = join(__dirname, '../fixtures/cdi')
 const RUNSC = (v: string) => `runsc version ${v}\nspec: 1.1.0-rc.1\n`
 const RUNC = 'runc version 1.1.5+ds1\ncommit: 1.1.5+ds1-1+deb12u1\nspec: 1.0.2-dev\ngo: go1.19.8\nlibseccomp: 2.5.4\n'
 const CRUN = 'crun version 1.8.1\ncommit: f8a096be060b22ccd3d5f3ebe44108517fbf6c30\nrundir: /run/crun\nspec: 1.0.0\n+SYSTEMD +SELINUX +APPARMOR +CAP +SECCOMP +EBPF +YAJL\n'
+const MOUNT_VERSION = 'mount from util-linux 2.38.1 (libmount 2.38.1: selinux, smack, btrfs, verity, namespaces, assert, debug)\n'
 const DRIVER_VERSION =
   'NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  580.126.20  Release Build  (dvs-builder@U22-I3-AF03-09-1)  Thu Jan  8 06:15:33 UTC 2026\nGCC version:  gcc version 12.2.0 (Debian 12.2.0-14)\n'
 const PARAMS = (modify: string) => `ResmanDebugLevel: 4294967295\nRmLogonRC: 1\nModifyDeviceFiles: ${modify}\nDeviceFileUID: 0\nRegistryDwords: ""\n`
@@ -30,7 +31,7 @@ const readyHost = (): Layout => ({
   'proc/driver/nvidia/version': DRIVER_VERSION,
   'proc/driver/nvidia/params': PARAMS('1'),
   'proc/self/status': 'Name:\tnode\nCapInh:\t0000000000000000\nCapPrm:\t000001ffffffffff\nCapEff:\t000001ffffffffff\n',
-  'usr/bin/mount': script('exit 0'),
+  'usr/bin/mount': printing(MOUNT_VERSION),
   'usr/bin/umount': script('exit 0'),
   'usr/bin/nsenter': script('exit 0'),
   'usr/bin/flock': script('exit 0'),
@@ -116,7 +117,8 @@ t.test('a ready host: exit 0, one screen, every check named', async t => {
   t.match(text, `nvidia-procfs-hook ${version} doctor (host root ${root})`)
   t.match(text, /^ok {4}driver {5}NVIDIA UNIX Open Kernel Module for x86_64 580\.126\.20 Release Build \(dvs-builder@U22-I3-AF03-09-1\) Thu Jan 8 06:15:33 UTC 2026; ModifyDeviceFiles: 1 \(NVIDIA.s disable-device-node-modification hook acts/m)
   t.match(text, /^ok {4}privilege  CAP_SYS_ADMIN: yes/m)
-  t.match(text, /^ok {4}util-linux \/usr\/bin\/mount, \/usr\/bin\/umount, \/usr\/bin\/nsenter, \/usr\/bin\/flock$/m)
+  t.match(text, /^ok {4}util-linux util-linux 2\.38\.1, classic mount\(2\): bind, then remount read-only through a fresh fd \(\/usr\/bin\/mount, \/usr\/bin\/umount, \/usr\/bin\/nsenter, \/usr\/bin\/flock\)$/m)
+  t.match(text, /^info  self-test  not run: it mounts on this machine, and --host-root examines another$/m)
   t.match(text, /^ok {4}runsc {6}\/usr\/bin\/runsc: runsc version release-20260520\.0; runs CDI createContainer hooks in the gofer/m)
   t.match(text, /^ok {4}runc {7}\/usr\/sbin\/runc: runc version 1\.1\.5\+ds1; mounts \/proc before createContainer hooks run/m)
   t.match(text, /^ok {4}cdi {8}\/etc\/cdi\/nvidia\.yaml: patched \(\/usr\/bin\/nvidia-procfs-hook\)$/m)
@@ -129,7 +131,7 @@ t.test('a ready host: exit 0, one screen, every check named', async t => {
   t.same({ code: json.code, ready: json.ready, version: json.version, hostRoot: json.hostRoot }, { code: 0, ready: true, version, hostRoot: root })
   t.same(
     json.findings.map(f => f.check),
-    ['driver', 'privilege', 'util-linux', 'runsc', 'runc', 'crun', 'cdi', 'hooks.d', 'binary'],
+    ['driver', 'privilege', 'util-linux', 'self-test', 'runsc', 'runc', 'crun', 'cdi', 'hooks.d', 'binary'],
   )
 })
 
@@ -245,6 +247,18 @@ t.test('privilege and util-linux', async t => {
       fix: 'apt-get install mount util-linux   # dnf install util-linux',
     },
   ])
+  const fdBased = 'mount from util-linux 2.42.4 (libmount 2.42.4: selinux, smack, btrfs, verity, namespaces, idmapping, fd-based-mount, statmount, statx, assert, debug)\n'
+  t.same(finding(doctorJSON(makeHost(t, { ...readyHost(), 'usr/bin/mount': printing(fdBased) })), 'util-linux')[0], {
+    check: 'util-linux',
+    status: 'ok',
+    summary: 'util-linux 2.42.4, fd-based mount API: the bind is attached read-only, no remount (/usr/bin/mount, /usr/bin/umount, /usr/bin/nsenter, /usr/bin/flock)',
+  })
+  t.same(finding(doctorJSON(makeHost(t, { ...readyHost(), 'usr/bin/mount': script('exit 3') })), 'util-linux')[0], {
+    check: 'util-linux',
+    status: 'warn',
+    summary: '/usr/bin/mount --version failed: exit 3; cannot tell which mount API it uses (/usr/bin/mount, /usr/bin/umount, /usr/bin/nsenter, /usr/bin/flock)',
+  })
+  t.match(finding(doctorJSON(makeHost(t, { ...readyHost(), 'usr/bin/mount': printing('mount (something else)\n') })), 'util-linux')[0]?.summary, /^util-linux of unknown version, classic mount\(2\)/)
   const nonExec = makeHost(t, readyHost())
   chmodSync(join(nonExec, 'usr/bin/flock'), 0o644)
   t.match(finding(doctorJSON(nonExec), 'util-linux')[0]?.summary, /missing from \/usr\/bin and \/bin: flock;/)
@@ -295,7 +309,7 @@ t.test('CDI specs', async t => {
   ])
   const twoLists = JSON.parse(readFileSync(join(FIXTURES, 'k8s-device-plugin.json'), 'utf8')) as { devices: { containerEdits: { hooks?: unknown[] } }[]; containerEdits: { hooks: unknown[] } }
   for (const d of twoLists.devices) d.containerEdits.hooks = twoLists.containerEdits.hooks
-  const two = doctorJSON(makeHost(t, { ...readyHost(), 'etc/cdi/nvidia.yaml': null, 'etc/cdi/two.json': JSON.stringify(twoLists), 'etc/cdi/z.json': JSON.stringify({ kind: 'x/y', containerEdits: { hooks: [ourCdiHook()] } }) }))
+  const two = doctorJSON(makeHost(t, { ...readyHost(), 'etc/cdi/nvidia.yaml': null, 'etc/cdi/two.json': JSON.stringify(twoLists), 'etc/cdi/z.json': JSON.stringify({ kind: 'x/y', containerEdits: { hooks: [ourCdiHook(), JSON.parse(readFileSync(join(FIXTURES, 'k8s-device-plugin.json'), 'utf8')).containerEdits.hooks.at(-1)] } }) }))
   t.match(finding(two, 'cdi')[0]?.summary, new RegExp(`in front \\(${twoLists.devices.length + 1} hooks lists\\)$`))
   t.match(finding(two, 'cdi')[1], { status: 'ok', summary: '/etc/cdi/z.json: patched (/usr/bin/nvidia-procfs-hook)' }, 'a spec without devices')
   const elsewhere = makeHost(t, {
@@ -412,4 +426,37 @@ t.test('errors that are not verdicts are not turned into findings', async t => {
     },
   })
   t.throws(() => bug({ root }), { message: 'a bug' })
+})
+
+t.test('CDI specs weighed against the runsc found (nvidia.md: runsc 20260601+ skips the nvidia-cdi-hook form)', async t => {
+  const cdiForm = readFileSync(join(FIXTURES, 'nvidia-cdi-hook.yaml'), 'utf8')
+  const ctkForm = readFileSync(join(FIXTURES, 'nvidia-ctk.yaml'), 'utf8')
+  const host = (runsc: string, spec: string) => doctorJSON(makeHost(t, { ...readyHost(), 'usr/bin/runsc': printing(RUNSC(runsc)), 'etc/cdi/nvidia.yaml': spec }))
+  t.match(finding(host('release-20260601.0', cdiForm), 'cdi')[0], {
+    status: 'info',
+    summary: /NVIDIA hooks run without nvidia-procfs-hook in front \(1 hooks list\); not needed with this runsc, which skips NVIDIA's nvidia-cdi-hook form, the only one here/,
+  })
+  t.equal(host('release-20260601.0', cdiForm).code, 0, 'ready')
+  t.match(finding(host('release-20260601.0', ctkForm), 'cdi')[0], { status: 'fail' }, 'the nvidia-ctk form still fails there')
+  t.match(finding(host('release-20260520.0', cdiForm), 'cdi')[0], { status: 'fail' }, 'an older runsc runs the cdi-hook form too')
+  t.match(finding(host('release-20221219.0', ctkForm), 'cdi')[0], { status: 'warn' }, 'a runsc that skips CDI hooks: a warning')
+})
+
+t.test('CDI: an entry of ours without env, or one where nothing needs it', async t => {
+  const unsafe = readFileSync(join(__dirname, '../fixtures/cases/cdi-ours-without-env.yaml'), 'utf8')
+  const res = doctorJSON(makeHost(t, { ...readyHost(), 'etc/cdi/nvidia.yaml': unsafe }))
+  t.equal(res.code, 1)
+  t.same(finding(res, 'cdi'), [
+    {
+      check: 'cdi',
+      status: 'fail',
+      summary: "/etc/cdi/nvidia.yaml: containerEdits.hooks: an unsafe entry of ours (no env (it would inherit the container image's, LD_PRELOAD included)): the image's environment could run code in the hook",
+      fix: 'nvidia-procfs-hook cdi patch /etc/cdi/nvidia.yaml',
+    },
+  ])
+  const idle = 'kind: nvidia.com/gpu\ncontainerEdits:\n  hooks:\n  - {hookName: createContainer, path: /usr/bin/nvidia-procfs-hook, args: [nvidia-procfs-hook, hook], env: [PATH=/usr/bin]}\n  - {hookName: createContainer, path: /usr/bin/nvidia-ctk, args: [nvidia-ctk, hook, create-symlinks]}\n'
+  t.match(finding(doctorJSON(makeHost(t, { ...readyHost(), 'etc/cdi/nvidia.yaml': idle })), 'cdi')[0], {
+    status: 'warn',
+    summary: '/etc/cdi/nvidia.yaml: containerEdits.hooks: an entry of ours where no hook needs it (the hook starts for nothing)',
+  })
 })

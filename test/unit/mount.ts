@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap'
 import { chmodSync, writeFileSync } from 'node:fs'
-import { makeRunner } from '../../src/mount'
+import { bind, makeRunner, mountApi, type UtilRunner } from '../../src/mount'
 
 // Stand-in tools in a scratch dir: this tests how the runner finds and
 // judges a tool, not mount(8) itself (test/system/provide-procfs.ts does).
@@ -35,4 +35,19 @@ t.test('failures become one line naming the tool', async t => {
   t.throws(() => makeRunner(['/nonexistent', '/nonexistent2'])('mount', []), { message: 'mount not found in /nonexistent, /nonexistent2 (util-linux)' })
   const noexec = t.testdir({ mount: 'not executable' })
   t.throws(() => makeRunner([noexec])('mount', []), { message: `cannot run ${noexec}/mount: EACCES` })
+})
+
+t.test('the mount API: fd-based when mount --version lists fd-based-mount; the bind follows it', async t => {
+  const v = (features: string) => `mount from util-linux 2.42.4 (libmount 2.42.4: ${features})`
+  const answering = (text: string) => makeRunner([tools(t, { mount: `echo "${text}"; echo "args: $*" >&2` })])
+  t.equal(mountApi(answering(v('selinux, namespaces, idmapping, fd-based-mount, statx, debug'))), 'fd-based')
+  t.equal(mountApi(answering('mount from util-linux 2.38.1 (libmount 2.38.1: selinux, smack, btrfs, verity, namespaces, assert, debug)')), 'classic')
+  const seen: string[][] = []
+  const record: UtilRunner = (tool, args) => (seen.push([tool, ...args]), '')
+  bind(record, 'fd-based', '/src', 7)
+  bind(record, 'classic', '/src', 7)
+  t.same(seen, [
+    ['mount', '--no-canonicalize', '--bind', '-o', 'ro,nosuid,nodev,noexec', '/src', '/proc/self/fd/3/.'],
+    ['mount', '--no-canonicalize', '--bind', '/src', '/proc/self/fd/3/.'],
+  ])
 })

@@ -1,7 +1,9 @@
 import t, { type Test } from 'tap'
-import { closeSync, openSync } from 'node:fs'
+import { closeSync, openSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { main, processIO } from '../../src/cli'
 import type { HookIO } from '../../src/hook'
+import { memberOf, parseJsonText, type JsonNode } from '../../src/json-text'
 import { precreate, precreateCommand, PRECREATE_USAGE } from '../../src/precreate'
 import { ourHook } from '../../src/registration'
 
@@ -86,4 +88,86 @@ t.test('usage', async t => {
   const bad = withStdin(t, 'not json')
   t.equal(main(['precreate'], bad.io), 1, 'podman then refuses the container')
   t.match(bad.err, [/^nvidia-procfs-hook: error: precreate: the OCI config on stdin is not JSON/])
+})
+
+/** Every number's text in a JSON document, in order, as written (no decoding: nothing is rounded). */
+const numberTexts = (text: string): string[] => {
+  const out: string[] = []
+  const walk = (n: JsonNode) => {
+    if (n.kind === 'object') n.members.forEach(m => walk(m.value))
+    else if (n.kind === 'array') n.items.forEach(walk)
+    else if (/^-?\d/.test(text.slice(n.start, n.end))) out.push(text.slice(n.start, n.end))
+  }
+  walk(parseJsonText(text))
+  return out
+}
+
+/** `out` is `text` with one insertion right before its createContainer item `at`: returns what was inserted. */
+const insertedBefore = (t: Test, text: string, out: string, at: number): string => {
+  const list = memberOf(memberOf(parseJsonText(text), 'hooks'), 'createContainer')
+  const start = (list?.kind === 'array' ? list.items[at]?.start : undefined) as number
+  const delta = out.length - text.length
+  t.equal(out.slice(0, start), text.slice(0, start), 'everything before the insertion as it was')
+  t.equal(out.slice(start + delta), text.slice(start), 'everything after it as it was')
+  return out.slice(start, start + delta)
+}
+
+t.test('shared/cases/precreate-rlimit-memlock.json: 18446744073709551615 stays exact (podman refused the rounded one)', async t => {
+  const text = readFileSync(join(__dirname, '../fixtures/cases/precreate-rlimit-memlock.json'), 'utf8')
+  const out = precreate(text, {})
+  t.same(numberTexts(out), numberTexts(text))
+  t.equal(out.match(/18446744073709551615/g)?.length, 2)
+  t.equal(insertedBefore(t, text, out, 0), `${JSON.stringify(ourHook())},`, 'only our entry, compact like its neighbour')
+})
+
+t.test('every large number podman and runc write is kept as written', async t => {
+  const big = {
+    ociVersion: '1.2.1',
+    process: {
+      rlimits: [
+        { type: 'RLIMIT_MEMLOCK', hard: '@18446744073709551615', soft: '@18446744073709551615' },
+        { type: 'RLIMIT_CORE', hard: '@18446744073709551615', soft: '@18446744073709551615' },
+        { type: 'RLIMIT_NOFILE', hard: '@1048576', soft: '@1048576' },
+      ],
+    },
+    linux: {
+      resources: { memory: { limit: '@9223372036854775807', swap: '@-1', reservation: '@-1' }, pids: { limit: '@-1' }, cpu: { quota: '@-1', period: '@100000' } },
+      uidMappings: [{ containerID: '@0', hostID: '@4294967294', size: '@4294967295' }],
+      gidMappings: [{ containerID: '@0', hostID: '@100000', size: '@65536' }],
+      seccomp: {
+        defaultAction: 'SCMP_ACT_ERRNO',
+        defaultErrnoRet: '@1',
+        syscalls: [{ names: ['personality'], action: 'SCMP_ACT_ALLOW', args: [{ index: '@0', value: '@18446744073709551615', valueTwo: '@0', op: 'SCMP_CMP_EQ' }] }],
+      },
+    },
+    hooks: { createContainer: [other, nvidia] },
+    annotations: { 'x.escaped': 'a\u00e9\\/b', 'y.float': '@1.5e300', 'z.neg': '@-0.0' },
+  }
+  // JSON.stringify would round them first: write the numbers' text in afterwards.
+  const spaced = JSON.stringify(big, null, '\t').replace(/"@([-0-9.e]+)"/g, '$1').replace('a\\\\/b', 'a\\/b')
+  for (const text of [spaced, spaced.replace(/\n\s*/g, '')]) {
+    const out = precreate(text, {})
+    t.same(numberTexts(out), numberTexts(text), 'every number as written')
+    t.match(numberTexts(out), ['18446744073709551615', '18446744073709551615'])
+    t.match(out, /"a\\u00e9|aé/, 'string escapes kept')
+    const entry = insertedBefore(t, text, out, 1)
+    t.same(JSON.parse(entry.replace(/,\s*$/, '')), ourHook(), 'only our entry')
+  }
+})
+
+t.test('an entry of ours with a missing or unsafe env is replaced, keeping its binary and log file', async t => {
+  const unsafe = { path: '/opt/nph/nvidia-procfs-hook', args: ['nvidia-procfs-hook', 'hook', '--log-file', '/var/log/nph.log'] }
+  const out = JSON.parse(precreate(config([unsafe, nvidia]), {}))
+  t.same(out.hooks.createContainer, [ourHook({ binary: '/opt/nph/nvidia-procfs-hook', logFile: '/var/log/nph.log' }), nvidia])
+  const preloaded = { ...ourHook(), env: ['PATH=/usr/bin', 'LD_PRELOAD=/x.so'] }
+  t.same(JSON.parse(precreate(config([preloaded, nvidia]), {})).hooks.createContainer, [ourHook(), nvidia])
+  t.same(JSON.parse(precreate(config([nvidia, preloaded]), {})).hooks.createContainer, [ourHook(), nvidia, ourHook()], 'a late one too: it runs all the same')
+  t.equal(precreate(config([ourHook(), other]), {}), config([ourHook(), other]), 'a safe one in a list without NVIDIA hooks: left alone')
+})
+
+t.test('only a list holding disable-device-node-modification gets the entry', async t => {
+  const symlinks = { path: '/usr/bin/nvidia-cdi-hook', args: ['nvidia-cdi-hook', 'create-symlinks', '--link', 'a::b'] }
+  t.equal(precreate(config([symlinks]), {}), config([symlinks]))
+  const cdiForm = { path: '/usr/bin/nvidia-cdi-hook', args: ['nvidia-cdi-hook', 'disable-device-node-modification'] }
+  t.same(JSON.parse(precreate(config([symlinks, cdiForm]), {})).hooks.createContainer, [ourHook(), symlinks, cdiForm], 'before the first NVIDIA hook')
 })

@@ -3,12 +3,15 @@ import { parseArgs } from '../../src/parse-args'
 import {
   DEFAULT_BINARY,
   HOOK_ENV,
+  describeOps,
   entryOptionsFrom,
-  insertionIndex,
+  isDisableDeviceNodeModification,
   isNvidiaHook,
   isOurHook,
   ourCdiHook,
   ourHook,
+  planHooksList,
+  unsafeEnv,
 } from '../../src/registration'
 
 const ctk = (name: string) => ({ path: '/usr/bin/nvidia-ctk', args: ['nvidia-ctk', 'hook', name], env: ['NVIDIA_CTK_DEBUG=false'] })
@@ -49,15 +52,53 @@ t.test('recognises our own entry whatever its binary', async t => {
   t.notOk(isOurHook({ path: 1, args: 'nvidia-procfs-hook' }))
 })
 
-t.test('insertion point: right before the first NVIDIA hook, unless ours stands before it', async t => {
-  t.equal(insertionIndex([ctk('create-symlinks'), ctk('disable-device-node-modification')]), 0)
-  t.equal(insertionIndex([other, cdiHook('update-ldcache')]), 1)
-  t.equal(insertionIndex([other, ourHook(), ctk('x')]), undefined, 'ours already in front')
-  t.equal(insertionIndex([ctk('x'), ourHook()]), 0, 'ours behind NVIDIA\'s does not help')
-  t.equal(insertionIndex([other]), undefined, 'no NVIDIA hook')
-  t.equal(insertionIndex([]), undefined)
-  const mixed = [{ hookName: 'createRuntime', ...ctk('x') }, { hookName: 'createContainer', ...ctk('y') }]
-  t.equal(insertionIndex(mixed, h => (h as { hookName: string }).hookName === 'createContainer'), 1, 'other stages skipped')
+const DDNM = 'disable-device-node-modification'
+
+t.test('the hook that needs /proc/driver/nvidia, in both forms', async t => {
+  t.ok(isDisableDeviceNodeModification(ctk(DDNM)))
+  t.ok(isDisableDeviceNodeModification(cdiHook(DDNM)))
+  t.notOk(isDisableDeviceNodeModification(ctk('create-symlinks')))
+  t.notOk(isDisableDeviceNodeModification({ path: '/usr/bin/nvidia-cdi-hook', args: ['nvidia-cdi-hook', 'hook', DDNM] }), 'the cdi-hook form has no "hook" word')
+  t.notOk(isDisableDeviceNodeModification({ path: '/usr/bin/nvidia-ctk', args: 'x' }))
+  t.notOk(isDisableDeviceNodeModification({ path: '/usr/bin/other', args: ['other', 'hook', DDNM] }))
+})
+
+t.test('unsafe env: missing, a code-loading variable, or not NAME=VALUE', async t => {
+  t.equal(unsafeEnv(ourHook()), undefined)
+  t.equal(unsafeEnv({ ...ourHook(), env: [] }), undefined, 'an empty env is safe')
+  t.equal(unsafeEnv(other), "no env (it would inherit the container image's, LD_PRELOAD included)")
+  t.equal(unsafeEnv(null), "no env (it would inherit the container image's, LD_PRELOAD included)")
+  t.equal(unsafeEnv({ env: ['PATH=/usr/bin', 'LD_PRELOAD=/x.so', 'NODE_OPTIONS=--require /x'] }), 'env sets LD_PRELOAD, NODE_OPTIONS')
+  t.equal(unsafeEnv({ env: ['OPENSSL_CONF=/x', 'GCONV_PATH=/x'] }), 'env sets OPENSSL_CONF, GCONV_PATH')
+  t.equal(unsafeEnv({ env: ['PATH'] }), 'env holds an item that is not NAME=VALUE')
+  t.equal(unsafeEnv({ env: [3] }), 'env holds an item that is not NAME=VALUE')
+  t.equal(unsafeEnv({ env: ['=x'] }), 'env holds an item that is not NAME=VALUE')
+})
+
+t.test('what a hooks list needs', async t => {
+  const plan = (hooks: unknown[], removeUnneeded = true) => planHooksList(hooks, { removeUnneeded })
+  t.same(plan([ctk('create-symlinks'), ctk(DDNM)]), [{ op: 'insert', at: 0 }], 'right before the first NVIDIA hook')
+  t.same(plan([other, cdiHook('update-ldcache'), cdiHook(DDNM)]), [{ op: 'insert', at: 1 }])
+  t.same(plan([ctk('create-symlinks'), ctk('update-ldcache')]), [], 'no disable-device-node-modification: nothing')
+  t.same(plan([other, ourHook(), ctk(DDNM)]), [], 'ours already in front')
+  t.same(plan([ctk(DDNM), ourHook()]), [{ op: 'insert', at: 0 }], "ours behind NVIDIA's does not help")
+  t.same(plan([other]), [])
+  t.same(plan([]), [])
+  t.same(plan([ourHook(), ctk('create-symlinks')]), [{ op: 'remove', at: 0 }], 'ours where nothing needs it: removed')
+  t.same(plan([ourHook(), ctk('create-symlinks')], false), [], '... unless told to leave such lists alone')
+  const unsafe = { path: '/opt/nph', args: ['nvidia-procfs-hook', 'hook', '--log-file', '/var/log/n.log'] }
+  t.same(plan([unsafe, ctk(DDNM)]), [
+    { op: 'replace', at: 0, why: "no env (it would inherit the container image's, LD_PRELOAD included)", options: { binary: '/opt/nph', logFile: '/var/log/n.log' } },
+  ], 'unsafe: replaced in place, keeping binary and log file')
+  t.same(plan([{ path: 'rel', args: ['nvidia-procfs-hook', '--log-file', 'rel.log'], env: ['LD_PRELOAD=x'] }, ctk(DDNM)]), [
+    { op: 'replace', at: 0, why: 'env sets LD_PRELOAD', options: {} },
+  ], 'relative paths are not kept')
+  t.same(plan([{ path: '/b/nvidia-procfs-hook', args: 'x' }, ctk(DDNM)], false), [
+    { op: 'replace', at: 0, why: "no env (it would inherit the container image's, LD_PRELOAD included)", options: { binary: '/b/nvidia-procfs-hook' } },
+  ])
+  const mixed = [{ hookName: 'createRuntime', ...ctk('x') }, { hookName: 'createContainer', ...ctk(DDNM) }]
+  t.same(planHooksList(mixed, { isCreateContainer: h => (h as { hookName: string }).hookName === 'createContainer', removeUnneeded: true }), [{ op: 'insert', at: 1 }], 'other stages skipped')
+  t.equal(describeOps([{ op: 'insert', at: 0 }, { op: 'remove', at: 1 }, { op: 'replace', at: 2, why: 'env sets LD_PRELOAD', options: {} }]), "no nvidia-procfs-hook before NVIDIA's hooks; an entry of ours where no hook needs it; an unsafe entry of ours (env sets LD_PRELOAD)")
 })
 
 t.test('--binary and --log-file must be absolute', async t => {

@@ -1,0 +1,31 @@
+#!/bin/sh
+# Usage: enter-root.sh ROOT PROJECT CMD [ARG...]
+# Run inside a fresh private mount namespace (unshare -m --propagation
+# private), as root: makes the Debian root ROOT (test/harness/debian-root.ts)
+# this namespace's / and runs CMD there, in PROJECT, with that root's host
+# tools (util-linux, runtimes). The root is made a mount point (runc and
+# pivot_root need one) with a fresh /proc, the host's /dev and /sys, empty
+# /tmp and /run, and PROJECT and CMD itself (the running node) bound at their
+# own paths, so tap's files, loader and coverage directory are where tap
+# expects them. pivot_root, not chroot: a process that enters a namespace
+# made in there (nsenter --mount) lands in the root too, not in the host's
+# files. The host's NODE_EXTRA_CA_CERTS names a file the root lacks.
+set -e
+root=$1 project=$2
+shift 2
+mount --bind "$root" "$root"
+mount -t proc proc "$root/proc"
+mount --rbind /dev "$root/dev"
+mount --rbind /sys "$root/sys"
+mount -t tmpfs -o mode=1777 tmpfs "$root/tmp"
+mount -t tmpfs -o mode=0755 tmpfs "$root/run"
+mkdir -p "$root$project" "$root$(dirname "$1")"
+[ -e "$root$1" ] || : >"$root$1"
+mount --bind "$project" "$root$project"
+mount --bind "$1" "$root$1"
+cd "$root"
+pivot_root . .
+umount -l .
+unset NODE_EXTRA_CA_CERTS
+cd "$project"
+exec "$@"
