@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process'
 import { chmodSync, copyFileSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join, resolve } from 'node:path'
+import { ensureDebianPackages } from './debian-deps.mjs'
 
 const dist = resolve('dist')
 const work = join(dist, 'sea')
@@ -38,6 +39,12 @@ mkdirSync(work)
 const stripped = join(work, 'node')
 copyFileSync(baseNode, stripped)
 // Strip before the blob goes in: stripping afterwards breaks the executable.
+try {
+  ensureDebianPackages('build')
+} catch (er) {
+  console.error(`nvidia-procfs-hook: ${er.message}`)
+  process.exit(1)
+}
 execFileSync('strip', [stripped])
 
 const config = join(work, 'sea-config.json')

@@ -10,6 +10,7 @@ import { writeBusyboxRootfs } from '../harness/busybox-rootfs'
 import { setSpecDir } from '../harness/cdi-dirs'
 import { mountFakeDriver, unmountFakeDriver } from '../harness/fake-driver'
 import { configCapture, hideHybridCgroup2, podman } from '../harness/podman'
+import { goferOnConfig } from '../harness/gofer-run'
 import { detachUnder, mountsUnder } from '../harness/scratch'
 import { isNvidiaHook, isOurHook, ourHook } from '../../src/registration'
 
@@ -20,7 +21,6 @@ import { isNvidiaHook, isOurHook, ourHook } from '../../src/registration'
 // captures the config.json the runtime got.
 const EXE = resolve('dist/nvidia-procfs-hook')
 const STAND_IN = resolve('test/harness/nvidia-hook-stand-in.mjs')
-const GOFER = resolve('test/harness/gofer-emulation.mjs')
 const RUNTIMES = ['runc', 'crun'] as const
 
 const work = mkdtempSync(join(tmpdir(), 'nph-e2e-podman-'))
@@ -131,6 +131,14 @@ const checkRun = (t: Test, runtime: string, run: Run) => {
 
 const configs: Record<string, Run['config']> = {}
 
+t.test('the engine and runtimes under test', async t => {
+  for (const tool of ['podman', 'runc', 'crun']) {
+    const v = spawnSync(`/usr/bin/${tool}`, ['--version'], { encoding: 'utf8' })
+    t.equal(v.status, 0, `${tool} runs`)
+    t.comment(v.stdout.split('\n')[0])
+  }
+})
+
 t.test('hooks.d precreate: podman puts our entry right before NVIDIA\'s CDI hook', async t => {
   for (const runtime of RUNTIMES) {
     const run = runContainer(t, runtime, withPrecreate)
@@ -199,28 +207,6 @@ t.test('gofer emulation (the runsc path) on the configs podman generated', async
   mountFakeDriver(1)
   t.teardown(unmountFakeDriver)
   for (const [name, config] of Object.entries(configs)) {
-    if (!name.endsWith('-runc')) continue
-    for (const registered of [false, true]) {
-      const bundle = mkdtempSync(join(work, 'gofer-'))
-      writeBusyboxRootfs(join(bundle, 'rootfs'))
-      // Its createContainer hooks in their order, less the capture (and ours, for the control run).
-      const hooks = config.hooks.createContainer.filter(h => kind(h) !== 'capture' && (registered || !isOurHook(h)))
-      writeFileSync(join(bundle, 'config.json'), JSON.stringify({ ...config, root: { path: 'rootfs' }, hooks: { createContainer: hooks } }))
-      writeFileSync(log, '')
-      const res = spawnSync(process.execPath, [GOFER, bundle, `gofer-${name}`], { encoding: 'utf8' })
-      const what = `${name}, ${registered ? 'with' : 'without'} our entry`
-      if (!registered) {
-        t.equal(res.status, 1, `${what}: the gofer fails`)
-        t.match(res.stderr, `open ${bundle}/rootfs/proc/driver/nvidia/params: no such file or directory`, `${what}: the stand-in hits ENOENT`)
-        t.equal(readFileSync(log, 'utf8'), '')
-      } else {
-        t.equal(res.status, 0, `${what}: the gofer succeeds (${res.stderr.trim()})`)
-        const report = JSON.parse(res.stdout)
-        t.match(report.params, /^ModifyDeviceFiles: 0$/m, `${what}: NVIDIA's hook put its modified params in place`)
-        t.match(report.mounts, [{ mountPoint: '/proc/driver/nvidia', options: /^ro,nosuid,nodev,noexec/ }], `${what}: over our read-only bind`)
-        t.match(JSON.parse(readFileSync(log, 'utf8')), { stage: 'createContainer', action: 'mounted', rootfs: `${bundle}/rootfs` })
-      }
-      t.same(mountsUnder(bundle), [], `${what}: nothing mounted here (the gofer's namespace is its own)`)
-    }
+    if (name.endsWith('-runc')) goferOnConfig(t, work, name, config, log, h => kind(h) === 'capture')
   }
 })

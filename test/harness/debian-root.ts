@@ -12,10 +12,10 @@ import { join } from 'node:path'
  */
 export const CACHE = '/var/cache/nvidia-procfs-hook-tests'
 
-/** What each suite's root is for: util-linux 2.41 (trixie), 2.42 and today's runtimes (sid). */
+/** What each suite's root is for: util-linux 2.41 (trixie); 2.42, today's runtimes and the CRI's api.proto (sid). */
 export const ROOTS = {
   trixie: ['mount', 'util-linux', 'libatomic1', 'strace', 'time'],
-  sid: ['mount', 'util-linux', 'libatomic1', 'strace', 'time', 'containerd', 'runc', 'crun', 'podman', 'busybox-static', 'jq'],
+  sid: ['mount', 'util-linux', 'libatomic1', 'strace', 'time', 'containerd', 'runc', 'crun', 'podman', 'busybox-static', 'jq', 'golang-github-kubernetes-cri-api-dev'],
 } as const
 
 export type Suite = keyof typeof ROOTS

@@ -23,6 +23,14 @@ mkdir -p "$root$project" "$root$(dirname "$1")"
 [ -e "$root$1" ] || : >"$root$1"
 mount --bind "$project" "$root$project"
 mount --bind "$1" "$root$1"
+# Scripts run as `#!/usr/bin/env node` (the NVIDIA hook stand-in) find it
+# there too, unless the root has a node of its own (a non-empty file).
+if [ "$1" != /usr/bin/node ] && [ ! -s "$root/usr/bin/node" ]; then
+  : >"$root/usr/bin/node"
+  mount --bind "$1" "$root/usr/bin/node"
+fi
+# containerd's CRI copies /etc/hosts into each pod; mmdebstrap writes none.
+[ -e "$root/etc/hosts" ] || printf '127.0.0.1 localhost\n::1 localhost\n' >"$root/etc/hosts"
 cd "$root"
 pivot_root . .
 umount -l .

@@ -1,17 +1,28 @@
 #!/usr/bin/env node
-// Emulates what gVisor's gofer does around CDI createContainer hooks
-// (runsc/cmd/sandboxsetup/gofer_mount.go, as summarised in
-// shared/reference/runtimes.md), for a runsc too new to run here:
-//   own mount/pid/ipc/uts namespaces; `/` made MS_SLAVE|MS_REC; a tmpfs at
-//   /proc/fs as the gofer root; the rootfs self-bound (MS_BIND|MS_REC) and
-//   given linux.rootfsPropagation (default rslave); the createContainer hooks run in order with status
-//   "creating" and pid -1 while <rootfs>/proc is still an empty directory;
-//   then the rootfs bound into the gofer root.
+// Emulates what gVisor's gofer does around CDI createContainer hooks, for a
+// runsc too new to run here, point by point as measured from
+// release-20260520.0 (runsc/cmd/sandboxsetup/gofer_mount.go,
+// runsc/specutils/hooks.go; shared/reference/runtimes.md "gVisor's gofer,
+// precisely"), each point pinned by test/system/gofer.ts:
+//   own mount, pid, ipc and uts namespaces, the host's /proc still at /proc;
+//   `/` made MS_SLAVE|MS_REC; a tmpfs at /proc/fs (nosuid,nodev,noexec,
+//   unbindable) as the gofer root, the host's /proc bound read-only at
+//   /proc/fs/proc; the rootfs (root.path, relative to the bundle) self-bound
+//   MS_BIND|MS_REC and given linux.rootfsPropagation (default rslave); the
+//   spec's bind mounts (CDI's included) bound into the rootfs before the
+//   hooks; the createContainer hooks in order, each with its own env (none:
+//   ours, less GOMAXPROCS), args[0] and timeout (SIGKILL), state
+//   {"ociVersion":"1.2.1","id","status":"creating","pid":-1,"bundle",
+//   "annotations"?} on stdin; the first failure stops the list with
+//   `FATAL ERROR: error executing CreateContainer hooks: failure executing
+//   hook "PATH", err: ..., stdout: ..., stderr: ...` and exit 128; then the
+//   rootfs bound recursively into /proc/fs/root, and made read-only (not
+//   recursively) only now for root.readonly.
 // Usage: gofer-emulation.mjs BUNDLE [ID]   (as root)
-// Prints one JSON report on stdout; exits 1 when a hook fails, like runsc.
+// Prints one JSON report on stdout.
 import { spawnSync } from 'node:child_process'
-import { mkdirSync, readFileSync } from 'node:fs'
-import { isAbsolute, join } from 'node:path'
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { dirname, isAbsolute, join } from 'node:path'
 
 const [bundle, id = 'gofer-emulated'] = process.argv.slice(2)
 if (!bundle || !isAbsolute(bundle)) {
@@ -21,7 +32,9 @@ if (!bundle || !isAbsolute(bundle)) {
 
 if (process.env.GOFER_EMULATION_INSIDE !== '1') {
   // The gofer's own namespaces; /proc is the host's, as in runsc's gofer.
-  const res = spawnSync('/usr/bin/unshare', ['-m', '-p', '-f', '-i', '-u', '--propagation', 'unchanged', process.execPath, ...process.argv.slice(1)], {
+  // Without NODE_OPTIONS: a test runner's preload there would wrap this
+  // process's spawns and add its variables to every hook's exact env.
+  const res = spawnSync('/usr/bin/unshare', ['-m', '-p', '-f', '-i', '-u', '--propagation', 'unchanged', '/usr/bin/env', '-u', 'NODE_OPTIONS', process.execPath, ...process.argv.slice(1)], {
     stdio: 'inherit',
     env: { ...process.env, GOFER_EMULATION_INSIDE: '1' },
   })
@@ -39,8 +52,11 @@ const rootfs = isAbsolute(config.root.path) ? config.root.path : join(bundle, co
 
 step('make / MS_SLAVE|MS_REC')
 mount('--make-rslave', '/')
-step('tmpfs at /proc/fs as the gofer root')
-mount('-t', 'tmpfs', '-o', 'mode=0700', 'gofer-root', '/proc/fs')
+step('tmpfs at /proc/fs as the gofer root; the host /proc read-only at /proc/fs/proc')
+mount('-t', 'tmpfs', '-o', 'mode=0700,nosuid,nodev,noexec', 'gofer-root', '/proc/fs')
+mount('--make-unbindable', '/proc/fs')
+mkdirSync('/proc/fs/proc')
+mount('--rbind', '-o', 'ro', '/proc', '/proc/fs/proc')
 mkdirSync('/proc/fs/root')
 // linux.rootfsPropagation applied to the self-bind (default rslave);
 // containerd's CRI sets rshared for a pod with a Bidirectional volume.
@@ -49,7 +65,23 @@ step(`self-bind ${rootfs} (MS_BIND|MS_REC) and make it ${propagation}`)
 mount('--rbind', rootfs, rootfs)
 mount(`--make-${propagation}`, rootfs)
 
-const state = JSON.stringify({ ociVersion: config.ociVersion ?? '1.0.2', id, status: 'creating', pid: -1, bundle })
+// SetupMounts: the spec's bind mounts (CDI's among them) before the hooks.
+for (const m of config.mounts ?? []) {
+  const opts = m.options ?? []
+  if (m.type !== 'bind' && !opts.includes('bind') && !opts.includes('rbind')) continue
+  const target = join(rootfs, m.destination)
+  if (statSync(m.source).isDirectory()) mkdirSync(target, { recursive: true })
+  else {
+    mkdirSync(dirname(target), { recursive: true })
+    writeFileSync(target, '', { flag: 'a' })
+  }
+  step(`bind ${m.source} at ${target}`)
+  mount(opts.includes('rbind') ? '--rbind' : '--bind', m.source, target)
+  if (opts.includes('ro')) mount('-o', 'remount,bind,ro', target)
+}
+
+const state = JSON.stringify({ ociVersion: '1.2.1', id, status: 'creating', pid: -1, bundle, ...(config.annotations ? { annotations: config.annotations } : {}) })
+const { GOMAXPROCS: _, ...ownEnv } = process.env
 const hooks = config.hooks?.createContainer ?? []
 for (const [i, hook] of hooks.entries()) {
   step(`createContainer hook #${i}: ${hook.path} ${JSON.stringify(hook.args ?? [])}`)
@@ -57,20 +89,27 @@ for (const [i, hook] of hooks.entries()) {
   const r = spawnSync(hook.path, args, {
     argv0,
     input: state,
-    // A hook's env is exactly its list; without one it gets the caller's.
-    env: hook.env ? Object.fromEntries(hook.env.map(kv => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])) : process.env,
+    // A hook's env is exactly its list; without one it gets runsc's own, less GOMAXPROCS.
+    env: hook.env ? Object.fromEntries(hook.env.map(kv => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])) : ownEnv,
     timeout: hook.timeout ? hook.timeout * 1000 : undefined,
+    killSignal: 'SIGKILL',
     encoding: 'utf8',
   })
   if (r.status !== 0) {
-    process.stderr.write(`FATAL ERROR: error executing CreateContainer hooks: hook #${i} ${hook.path}: ${r.error?.message ?? `exit status ${r.status ?? r.signal}`}, stdout: ${r.stdout ?? ''}, stderr: ${r.stderr ?? ''}\n`)
+    // Go's os/exec words: "signal: killed" for a hook killed at its timeout.
+    const err = r.signal ? `signal: ${r.signal === 'SIGKILL' ? 'killed' : r.signal}` : r.error ? r.error.message : `exit status ${r.status}`
+    process.stderr.write(`FATAL ERROR: error executing CreateContainer hooks: failure executing hook "${hook.path}", err: ${err}, stdout: ${r.stdout ?? ''}, stderr: ${r.stderr ?? ''}\n`)
     process.stdout.write(JSON.stringify({ ok: false, failedHook: i, stderr: r.stderr ?? '' }) + '\n')
-    process.exit(1)
+    process.exit(128)
   }
 }
 
 step('bind the rootfs into the gofer root')
 mount('--rbind', rootfs, '/proc/fs/root')
+if (config.root.readonly) {
+  step('root.readonly: remount the gofer root read-only, not recursively')
+  mount('-o', 'remount,bind,ro', '/proc/fs/root')
+}
 const params = (() => {
   try {
     return readFileSync('/proc/fs/root/proc/driver/nvidia/params', 'utf8')
@@ -81,6 +120,6 @@ const params = (() => {
 const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
   .split('\n')
   .map(l => l.split(' '))
-  .filter(f => f[4]?.startsWith('/proc/fs/root/'))
-  .map(f => ({ mountPoint: f[4].slice('/proc/fs/root'.length), options: f[5] }))
+  .filter(f => f[4] === '/proc/fs/root' || f[4]?.startsWith('/proc/fs/root/'))
+  .map(f => ({ mountPoint: f[4].slice('/proc/fs/root'.length) || '/', options: f[5] }))
 process.stdout.write(JSON.stringify({ ok: true, params, mounts }) + '\n')

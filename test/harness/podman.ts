@@ -3,7 +3,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
 /**
- * Podman 4.3 from Debian with all its state under `dir` (runtimes.md):
+ * Podman (Debian 12's 4.3, or sid's 5.8 in the sid root) with all its state under `dir` (runtimes.md):
  * cgroupfs, file events, vfs storage, no network, no image (`--rootfs`).
  */
 export const podman = (dir: string) => {
@@ -21,7 +21,8 @@ export const podman = (dir: string) => {
     ].join('\n'),
   )
   const global = ['--root', join(dir, 'root'), '--runroot', join(dir, 'runroot'), '--tmpdir', join(dir, 'tmp'), '--storage-driver', 'vfs']
-  const env = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', CONTAINERS_CONF: conf, HOME: dir }
+  // podman 5 warns on every run under cgroup v1 (this machine's layout).
+  const env = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', CONTAINERS_CONF: conf, HOME: dir, PODMAN_IGNORE_CGROUPSV1_WARNING: '1' }
   return {
     /** `podman run --rm` of `argv` in the busybox `rootfs`, asking for CDI device `device`; `flags` go before `--rootfs`. */
     run: (opts: { runtime: 'runc' | 'crun'; hooksDir: string; device: string; rootfs: string; argv: string[]; flags?: string[] }) =>
@@ -54,9 +55,10 @@ export const configCapture = (dir: string, out: string) => {
     script,
     [
       '#!/bin/sh',
+      // crun 1.28 writes the state indented, with escaped slashes: parse it as JSON.
       'state=$(cat)',
-      `id=$(printf '%s' "$state" | sed -n 's/.*"id": *"\\([^"]*\\)".*/\\1/p')`,
-      `bundle=$(printf '%s' "$state" | sed -n 's/.*"bundle": *"\\([^"]*\\)".*/\\1/p')`,
+      `id=$(printf '%s' "$state" | jq -r .id)`,
+      `bundle=$(printf '%s' "$state" | jq -r .bundle)`,
       `exec cp "$bundle/config.json" "${out}/$id.json"`,
       '',
     ].join('\n'),

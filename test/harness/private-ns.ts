@@ -16,16 +16,17 @@ export const ENTER_ROOT = join(__dirname, 'enter-root.sh')
 /**
  * Re-runs the calling test file inside its own private mount namespace
  * (`unshare -m --propagation private`), so every mount it makes dies with
- * it and the machine is left as found; with ROOT_VAR set, with that root as
- * its `/` inside the namespace. The child inherits tap's environment, so its
+ * it and the machine is left as found; with a Debian root (`root`, which
+ * builds or finds it, or else ROOT_VAR), with that root as its `/` inside
+ * the namespace. The child inherits tap's environment, so its
  * TAP output and coverage reach tap as if it had run directly. Returns only
  * in the child.
  */
-export const enterPrivateMountNamespace = (): void => {
+export const enterPrivateMountNamespace = (root?: () => string): void => {
   if (process.env[MARK] === 'entered') return
   const self = [process.execPath, ...process.execArgv, ...process.argv.slice(1)]
-  const root = process.env[ROOT_VAR]
-  const inside = root ? ['/bin/sh', ENTER_ROOT, root, process.cwd(), ...self] : self
+  const rootPath = root ? root() : process.env[ROOT_VAR]
+  const inside = rootPath ? ['/bin/sh', ENTER_ROOT, rootPath, process.cwd(), ...self] : self
   const res = spawnSync('/usr/bin/unshare', ['-m', '--propagation', 'private', ...inside], {
     stdio: 'inherit',
     env: { ...process.env, [MARK]: 'entered' },
