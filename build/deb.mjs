@@ -1,8 +1,11 @@
 // Builds nvidia-procfs-hook_<version>_amd64.deb (in dist/, or the directory
 // given) from the single executable that `npm run build` made: the binary in
 // /usr/bin, podman's precreate hooks.d file, the man page, copyright and
-// changelogs. The package registers nothing by itself in CDI specs: that is
-// `nvidia-procfs-hook cdi patch`, an operator's decision.
+// changelogs, and the systemd units that keep CDI specs patched (systemd/):
+// the watcher service, which postinst enables and starts when systemd runs
+// the host, and a drop-in that has NVIDIA's nvidia-cdi-refresh.service patch
+// the spec it writes. prerm stops the watcher and reverts the specs before
+// the binary goes: an entry naming a missing binary fails every GPU container.
 import { execFileSync } from 'node:child_process'
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
@@ -40,6 +43,10 @@ const gzip = text => gzipSync(text, { level: 9 })
 put(`usr/bin/${NAME}`, { from: executable }, 0o755)
 put(`usr/share/containers/oci/hooks.d/${NAME}.json`, { from: `hooks.d/${NAME}.json` })
 put(`usr/share/man/man1/${NAME}.1.gz`, gzip(man))
+const WATCH_UNIT = `${NAME}-cdi-watch.service`
+const REFRESH_DROP_IN = `nvidia-cdi-refresh.service.d/${NAME}.conf`
+put(`usr/lib/systemd/system/${WATCH_UNIT}`, { from: `systemd/${WATCH_UNIT}` })
+put(`usr/lib/systemd/system/${REFRESH_DROP_IN}`, { from: `systemd/${REFRESH_DROP_IN}` })
 put(`usr/share/doc/${NAME}/changelog.gz`, gzip(readFileSync('CHANGELOG.md')))
 const date = new Date().toUTCString().replace('GMT', '+0000')
 put(
@@ -106,6 +113,79 @@ Description: OCI hook that lets NVIDIA's CDI hooks work under gVisor
  nvidia-ctk's disable-device-node-modification hook works inside the
  gVisor gofer. Run "nvidia-procfs-hook doctor" to check a host.
 `,
+)
+// Maintainer scripts. Only where systemd runs the host (/run/systemd/system),
+// and never for another root (dpkg --root sets DPKG_ROOT: that root's
+// services are not this host's); deb-systemd-helper and deb-systemd-invoke
+// (init-system-helpers) when present, as Debian policy asks, else systemctl.
+const SYSTEMD_RUNS = '[ -z "${DPKG_ROOT:-}" ] && [ -d /run/systemd/system ]'
+const helpers = `UNIT=${WATCH_UNIT}
+helper() { if command -v deb-systemd-helper >/dev/null 2>&1; then deb-systemd-helper "$@"; else systemctl "$@"; fi; }
+invoke() { if command -v deb-systemd-invoke >/dev/null 2>&1; then deb-systemd-invoke "$@"; else systemctl "$@"; fi; }
+`
+put(
+  'DEBIAN/postinst',
+  `#!/bin/sh
+# Enables and (re)starts the CDI spec watcher; the reload picks up the drop-in
+# for nvidia-cdi-refresh.service.
+set -e
+${helpers}
+case "$1" in
+configure | abort-upgrade | abort-deconfigure | abort-remove)
+  if ${SYSTEMD_RUNS}; then
+    systemctl --system daemon-reload >/dev/null || true
+    helper enable "$UNIT" >/dev/null
+    # A watcher that fails to start is doctor's to report, not a failed install.
+    invoke restart "$UNIT" || true
+  fi
+  ;;
+esac
+exit 0
+`,
+  0o755,
+)
+put(
+  'DEBIAN/prerm',
+  `#!/bin/sh
+# On removal: stop and disable the watcher (or it would put the entries back),
+# then remove our entries from the CDI specs while the binary is still here.
+set -e
+${helpers}
+case "$1" in
+remove | deconfigure)
+  if ${SYSTEMD_RUNS}; then
+    invoke stop "$UNIT" || true
+    helper disable "$UNIT" >/dev/null || true
+  fi
+  dirs=
+  for dir in /etc/cdi /var/run/cdi; do
+    if [ -d "\${DPKG_ROOT:-}$dir" ]; then dirs="$dirs \${DPKG_ROOT:-}$dir"; fi
+  done
+  # Word splitting of $dirs is meant: the paths have no spaces.
+  if [ -n "$dirs" ] && ! "\${DPKG_ROOT:-}/usr/bin/${NAME}" cdi revert $dirs; then
+    echo "${NAME}: cannot revert the CDI specs above; fix them (or run ${NAME} cdi revert), then remove the package again" >&2
+    exit 1
+  fi
+  ;;
+esac
+exit 0
+`,
+  0o755,
+)
+put(
+  'DEBIAN/postrm',
+  `#!/bin/sh
+# The units are gone: let systemd forget them.
+set -e
+case "$1" in
+remove | purge)
+  if ${SYSTEMD_RUNS}; then systemctl --system daemon-reload >/dev/null || true; fi
+  ;;
+esac
+if [ "$1" = purge ] && command -v deb-systemd-helper >/dev/null 2>&1; then deb-systemd-helper purge ${WATCH_UNIT} >/dev/null || true; fi
+exit 0
+`,
+  0o755,
 )
 for (const dir of execFileSync('find', [root, '-type', 'd'], { encoding: 'utf8' }).trim().split('\n')) chmodSync(dir, 0o755)
 

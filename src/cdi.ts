@@ -1,6 +1,7 @@
-import { accessSync, constants, readdirSync, realpathSync, statSync, watch, type FSWatcher, type Stats } from 'node:fs'
+import { accessSync, constants, readdirSync, realpathSync, statSync, type Stats } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
 import { identity, replaceFile } from './atomic-write'
+import { watchSpecs, type WatchTarget } from './cdi-watch'
 import { describeChanges, parseSpec } from './cdi-spec'
 import { errorCode, errorText, HookError, UsageError } from './errors'
 import type { HookIO } from './hook'
@@ -10,9 +11,6 @@ import { DEFAULT_BINARY, entryOptionsFrom, ourCdiHook } from './registration'
 
 /** Where CDI looks for specs (SPEC.md), in its order. */
 export const DEFAULT_SPEC_DIRS = ['/etc/cdi', '/var/run/cdi']
-
-/** Quiet time after the last change before a rewritten spec is read: writers rarely write in one go. */
-export const DEBOUNCE_MS = 200
 
 const ACTIONS = ['patch', 'check', 'revert'] as const
 type Action = (typeof ACTIONS)[number]
@@ -34,7 +32,8 @@ atomically, keeping owner and mode. Unchanged specs are not rewritten.
 Options:
   --watch           patch: keep running, re-patch specs that get rewritten
                     (k8s-device-plugin rewrites its spec when it restarts);
-                    stops on SIGTERM or SIGINT
+                    follows directories that do not exist yet or get
+                    replaced; stops on SIGTERM or SIGINT
   --binary PATH     patch: the hook the entry runs (default ${DEFAULT_BINARY})
   --log-file FILE   patch: the entry passes --log-file FILE to the hook
 Exit: 0 done, 1 a spec needs patching (check) or could not be handled, 2 usage.
@@ -52,10 +51,16 @@ const onFile = <T>(file: string, f: () => T): T => {
 interface Target {
   path: string
   isDir: boolean
+  /** Not there (yet): only the watcher looks at it. */
+  absent?: boolean
 }
 
-/** What the arguments name; default directories may be absent. */
-const resolveTargets = (paths: string[]): Target[] => {
+/**
+ * What the arguments name. Default directories may be absent; so may any
+ * path with --watch, which waits for it: a directory, unless its name is a
+ * spec's (*.json, *.yaml).
+ */
+const resolveTargets = (paths: string[], watching: boolean): Target[] => {
   const targets: Target[] = []
   for (const path of paths.length ? paths : DEFAULT_SPEC_DIRS) {
     let st: Stats | undefined
@@ -66,7 +71,8 @@ const resolveTargets = (paths: string[]): Target[] => {
       if (errorCode(er) !== 'ENOENT' && errorCode(er) !== 'ENOTDIR') throw new HookError(`${path}: ${errorText(er)}`)
     }
     if (st === undefined) {
-      if (paths.length) throw new HookError(`${path}: does not exist`)
+      if (paths.length && !watching) throw new HookError(`${path}: does not exist`)
+      targets.push({ path, isDir: !SPEC_NAME.test(path), absent: true })
       continue
     }
     targets.push({ path, isDir: st.isDirectory() })
@@ -76,7 +82,8 @@ const resolveTargets = (paths: string[]): Target[] => {
 
 /** Spec files: each FILE, and each directory's *.json and *.yaml files and links (a broken link is reported later). */
 const specFiles = (targets: Target[]): string[] =>
-  targets.flatMap(({ path, isDir }) => {
+  targets.flatMap(({ path, isDir, absent }) => {
+    if (absent) return []
     if (!isDir) return [path]
     return onFile(path, () => readdirSync(path, { withFileTypes: true }))
       .filter(e => SPEC_NAME.test(e.name) && (e.isFile() || e.isSymbolicLink()))
@@ -112,7 +119,7 @@ export const cdiCommand = (argv: string[], io: HookIO): number => {
       )
     }
   }
-  const targets = resolveTargets(paths)
+  const targets = resolveTargets(paths, flags.watch === true)
   // What we wrote, by file: the watcher must not take our own rename for a rewrite.
   const written = new Map<string, string>()
   let failed = false
@@ -144,55 +151,18 @@ export const cdiCommand = (argv: string[], io: HookIO): number => {
       io.err(`nvidia-procfs-hook: error: ${er.message}`)
     }
   }
-  for (const file of specFiles(targets)) handle(file)
+  const firstPass = () => {
+    for (const file of specFiles(targets)) handle(file)
+  }
   if (flags.watch) {
-    watchSpecs(targets, written, handle, io)
+    // What CDI loads from a directory; for a FILE, its name in its directory.
+    const watched = targets.map(
+      ({ path, isDir }): WatchTarget =>
+        isDir ? { dir: path, accepts: n => SPEC_NAME.test(n), label: path } : { dir: dirname(path), accepts: n => n === basename(path), label: path },
+    )
+    watchSpecs(watched, written, handle, io, firstPass)
     return 0
   }
+  firstPass()
   return failed || needsPatch ? 1 : 0
-}
-
-/**
- * Watches the directories (a FILE: its directory, for that name) and hands
- * each spec that changed to `handle` once it has been quiet for a while.
- * Returns at once; the watchers keep the process alive until SIGTERM or
- * SIGINT closes them.
- */
-const watchSpecs = (targets: Target[], written: Map<string, string>, handle: (file: string) => void, io: HookIO) => {
-  if (!targets.length) throw new HookError(`cdi: nothing to watch: none of ${DEFAULT_SPEC_DIRS.join(', ')} exists`)
-  const timers = new Map<string, NodeJS.Timeout>()
-  const watchers: FSWatcher[] = []
-  const stop = () => {
-    process.off('SIGTERM', stop)
-    process.off('SIGINT', stop)
-    for (const w of watchers) w.close()
-    for (const t of timers.values()) clearTimeout(t)
-    io.out('stopped watching')
-  }
-  const changed = (file: string) => {
-    clearTimeout(timers.get(file))
-    const timer = setTimeout(() => {
-      timers.delete(file)
-      const st = statSync(file, { throwIfNoEntry: false })
-      // Gone (removed, renamed away), or still what we wrote: nothing to do.
-      if (st !== undefined && written.get(file) !== identity(st)) handle(file)
-    }, DEBOUNCE_MS)
-    timers.set(file, timer)
-  }
-  for (const { path, isDir } of targets) {
-    const dir = isDir ? path : dirname(path)
-    const only = isDir ? undefined : basename(path)
-    const w = watch(dir, (_event, name) => {
-      if (name !== null && (only === undefined ? SPEC_NAME.test(name) : name === only)) changed(join(dir, name))
-    })
-    w.on('error', er => {
-      io.err(`nvidia-procfs-hook: error: watching ${dir}: ${er.message}`)
-      process.exitCode = 1
-      stop()
-    })
-    watchers.push(w)
-  }
-  process.on('SIGTERM', stop)
-  process.on('SIGINT', stop)
-  io.out(`watching ${targets.map(t => t.path).join(', ')}`)
 }

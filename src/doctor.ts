@@ -7,6 +7,7 @@ import {
   hooksDCheck,
   runtimesCheck,
   selfTestCheck,
+  systemdCheck,
   utilLinuxCheck,
   type Finding,
   type Host,
@@ -23,8 +24,9 @@ this hook, and what to fix: the NVIDIA driver, CAP_SYS_ADMIN, util-linux
 and its mount API, a self-test of the real mount path (on a
 scratch rootfs, in a private mount namespace; not with --host-root), the
 runtimes (runsc, runc, crun) and what their versions do with CDI hooks,
-the CDI specs in /etc/cdi and /var/run/cdi, the hooks.d files, and the
-installed binary. Each problem comes with the command that fixes it.
+the CDI specs in /etc/cdi and /var/run/cdi, whether systemd keeps them
+patched (the watcher unit active), the hooks.d files, and the installed
+binary. Each problem comes with the command that fixes it.
 
 Options:
   --json            one JSON object: {ready, version, hostRoot, findings}
@@ -48,6 +50,7 @@ export const doctor = (host: Host, self?: string[]): Verdict => {
     selfTestCheck(host, self),
     ...runtimes.findings,
     ...cdiCheck(host, installed.binary, runtimes.runsc),
+    systemdCheck(host),
     ...hooksDCheck(host, installed.binary),
     installed.finding,
   ]

@@ -32,6 +32,9 @@ const NAME = 'nvidia-procfs-hook'
 const DEB = `${NAME}_${version}_amd64.deb`
 const HOOKS_D = '/usr/share/containers/oci/hooks.d'
 const STAND_IN = resolve('test/harness/nvidia-hook-stand-in.mjs')
+const UNIT_DIR = '/usr/lib/systemd/system'
+const WATCH_UNIT = `${NAME}-cdi-watch.service`
+const DROP_IN = `nvidia-cdi-refresh.service.d/${NAME}.conf`
 
 const work = mkdtempSync(join(tmpdir(), 'nph-package-'))
 t.teardown(() => {
@@ -67,7 +70,13 @@ t.test('what the package holds', async t => {
     [`/usr/share/doc/${NAME}/copyright`]: '-rw-r--r--',
     [`/usr/share/lintian/overrides/${NAME}`]: '-rw-r--r--',
     [`/usr/share/man/man1/${NAME}.1.gz`]: '-rw-r--r--',
+    [`${UNIT_DIR}/${WATCH_UNIT}`]: '-rw-r--r--',
+    [`${UNIT_DIR}/${DROP_IN}`]: '-rw-r--r--',
   })
+  for (const unit of [WATCH_UNIT, DROP_IN]) t.equal(readFileSync(join(extracted, UNIT_DIR, unit), 'utf8'), readFileSync(join('systemd', unit), 'utf8'), `${unit}: as in systemd/`)
+  t.match(info, /^ +\d+ bytes, +\d+ lines +\* +postinst +#!\/bin\/sh$/m, 'maintainer scripts: postinst')
+  t.match(info, /^ +\d+ bytes, +\d+ lines +\* +prerm +#!\/bin\/sh$/m, 'prerm')
+  t.match(info, /^ +\d+ bytes, +\d+ lines +\* +postrm +#!\/bin\/sh$/m, 'postrm')
   t.ok(listing.filter(f => (f[0] as string).startsWith('d')).every(f => f[0] === 'drwxr-xr-x'), 'directories 0755')
 })
 
@@ -86,6 +95,7 @@ t.test('dpkg installs it into a scratch root, and removes it', async t => {
   const hooksFile = JSON.parse(readFileSync(join(root, HOOKS_D, `${NAME}.json`), 'utf8'))
   t.same(hooksFile.hook.path, `/usr/bin/${NAME}`, 'the hooks.d file runs the packaged binary')
   t.same(hooksFile.stages, ['precreate'])
+  for (const unit of [WATCH_UNIT, DROP_IN]) t.ok(existsSync(join(root, UNIT_DIR, unit)), `${unit} installed`)
 
   const man = spawnSync('/usr/bin/man', ['--warnings', '-l', join(extracted, `usr/share/man/man1/${NAME}.1.gz`)], { encoding: 'utf8', env: { PATH: '/usr/bin:/bin', MANWIDTH: '80', LC_ALL: 'C.UTF-8' } })
   t.equal(man.status, 0)
@@ -99,6 +109,7 @@ t.test('dpkg installs it into a scratch root, and removes it', async t => {
   dpkg('-r', NAME)
   t.notOk(existsSync(installed), 'removed')
   t.notOk(existsSync(join(root, HOOKS_D, `${NAME}.json`)))
+  t.notOk(existsSync(join(root, UNIT_DIR, WATCH_UNIT)), 'the units too')
 })
 
 const noLintian = spawnSync('/usr/bin/lintian', ['--version']).error
@@ -110,17 +121,24 @@ t.test('lintian', { skip: noLintian }, async t => {
   t.same(res.stdout.split('\n').filter(l => /^[EW]: /.test(l)), [], 'no errors, no warnings (Node SEA tags overridden, with the reason)')
 })
 
+let layers = 0
+/** Puts an overlay on `dir` whose upper layer (a tmpfs under work/, filled by `fill`) holds what the package adds. */
+const overlay = (dir: string, fill: (upper: string) => void) => {
+  const layer = join(work, `layer${++layers}${dir.replace(/\//g, '-')}`)
+  mkdirSync(layer)
+  sh('/usr/bin/mount', ['-t', 'tmpfs', '-o', 'mode=0755', 'nph-test-package', layer])
+  mkdirSync(join(layer, 'upper'))
+  mkdirSync(join(layer, 'work'))
+  fill(join(layer, 'upper'))
+  sh('/usr/bin/mount', ['-t', 'overlay', '-o', `lowerdir=${dir},upperdir=${layer}/upper,workdir=${layer}/work`, 'nph-test-package', dir])
+  return () => {
+    sh('/usr/bin/umount', ['-l', dir])
+    sh('/usr/bin/umount', ['-l', layer])
+  }
+}
+
 t.test("the README's quick start on this machine", async t => {
   // dpkg -i, as far as the files go: the package's files over /usr/bin and /usr/share/containers.
-  const overlay = (dir: string, fill: (upper: string) => void) => {
-    const layer = join(work, `layer${dir.replace(/\//g, '-')}`)
-    mkdirSync(layer)
-    sh('/usr/bin/mount', ['-t', 'tmpfs', '-o', 'mode=0755', 'nph-test-package', layer])
-    mkdirSync(join(layer, 'upper'))
-    mkdirSync(join(layer, 'work'))
-    fill(join(layer, 'upper'))
-    sh('/usr/bin/mount', ['-t', 'overlay', '-o', `lowerdir=${dir},upperdir=${layer}/upper,workdir=${layer}/work`, 'nph-test-package', dir])
-  }
   overlay('/usr/bin', upper => copyFileSync(join(extracted, 'usr/bin', NAME), join(upper, NAME)))
   const captured = join(work, 'captured')
   overlay('/usr/share/containers', upper => {
@@ -182,4 +200,82 @@ t.test("the README's quick start on this machine", async t => {
   t.same(findings.filter(f => f.check === 'cdi'), [{ check: 'cdi', status: 'ok', summary: `/etc/cdi/nvidia.yaml: patched (/usr/bin/${NAME})` }])
   t.match(cli('doctor').stdout, /\nREADY\n$/)
   t.match(start('patched'), [ours, { path: `${bin}/nvidia-ctk` }], 'patched spec and precreate file together: still one entry, in front')
+})
+
+t.test('maintainer scripts: install enables and starts the watcher; remove stops it, reverts the specs, then goes', async t => {
+  const control = join(work, 'control')
+  sh('dpkg-deb', ['-e', deb, control])
+  // The packaged binary where the scripts run it, systemd "running" (/run/systemd/system), and scratch spec directories.
+  t.teardown(overlay('/usr/bin', upper => copyFileSync(join(extracted, 'usr/bin', NAME), join(upper, NAME))))
+  t.teardown(overlay('/run', upper => mkdirSync(join(upper, 'systemd/system'), { recursive: true })))
+  const etcCdi = join(work, 'scripts-etc-cdi')
+  mkdirSync(etcCdi)
+  t.teardown(setSpecDir('/etc/cdi', etcCdi))
+  mkdirSync('/var/run/cdi', { recursive: true })
+  const FRESH = readFileSync('test/fixtures/cdi/nvidia-ctk.yaml', 'utf8')
+  const specs = [join('/etc/cdi', 'nvidia.yaml'), '/var/run/cdi/k8s.device-plugin.nvidia.com-gpu.json']
+  writeFileSync(specs[0] as string, FRESH)
+  writeFileSync(specs[1] as string, readFileSync('test/fixtures/cdi/k8s-device-plugin.json'))
+
+  // Stand-ins that log each call, and whether the specs are still patched at that moment.
+  const log = join(work, 'calls.log')
+  const fakes = (dir: string, names: string[]) => {
+    mkdirSync(dir)
+    for (const name of names) {
+      writeFileSync(
+        join(dir, name),
+        `#!/bin/sh\necho "${name} $* (patched: $(/bin/grep -ls /usr/bin/${NAME} ${specs.join(' ')} | /usr/bin/wc -l))" >>${log}\n`,
+      )
+      sh('/bin/chmod', ['755', join(dir, name)])
+    }
+    return dir
+  }
+  const withHelpers = fakes(join(work, 'fake-helpers'), ['systemctl', 'deb-systemd-helper', 'deb-systemd-invoke'])
+  const systemctlOnly = fakes(join(work, 'fake-systemctl'), ['systemctl'])
+  const script = (name: string, args: string[], path: string, env: Record<string, string> = {}) => {
+    rmSync(log, { force: true })
+    const res = spawnSync(join(control, name), args, { encoding: 'utf8', env: { PATH: path, ...env } })
+    const calls = existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n') : []
+    return { status: res.status, stdout: res.stdout, stderr: res.stderr, calls }
+  }
+  const PATH = `${withHelpers}:/usr/sbin:/usr/bin:/sbin:/bin`
+
+  t.same(script('postinst', ['configure'], PATH).calls, [
+    'systemctl --system daemon-reload (patched: 0)',
+    `deb-systemd-helper enable ${WATCH_UNIT} (patched: 0)`,
+    `deb-systemd-invoke restart ${WATCH_UNIT} (patched: 0)`,
+  ], 'postinst: reload (the drop-in), enable, start')
+  t.same(script('postinst', ['configure', '0.0.9'], systemctlOnly).calls, [
+    'systemctl --system daemon-reload (patched: 0)',
+    `systemctl enable ${WATCH_UNIT} (patched: 0)`,
+    `systemctl restart ${WATCH_UNIT} (patched: 0)`,
+  ], 'without init-system-helpers: systemctl')
+  t.same(script('postinst', ['configure'], PATH, { DPKG_ROOT: join(work, 'root') }), { status: 0, stdout: '', stderr: '', calls: [] }, 'another root (dpkg --root): this host\'s systemd is left alone')
+
+  // What the watcher would have done meanwhile.
+  const patched = spawnSync(`/usr/bin/${NAME}`, ['cdi', 'patch'], { encoding: 'utf8' })
+  t.equal(patched.stdout.split('\n').filter(Boolean).length, 2, 'both specs patched')
+  t.same(script('prerm', ['upgrade', version], PATH), { status: 0, stdout: '', stderr: '', calls: [] }, 'an upgrade keeps the watcher and the specs')
+  const removed = script('prerm', ['remove'], PATH)
+  t.same(removed.calls, [`deb-systemd-invoke stop ${WATCH_UNIT} (patched: 2)`, `deb-systemd-helper disable ${WATCH_UNIT} (patched: 2)`], 'prerm: stop and disable first')
+  t.same(removed.stdout.trim().split('\n'), specs.map(s => `reverted ${s} (1 ${'entry'} removed)`), 'then the specs reverted')
+  t.equal(readFileSync(specs[0] as string, 'utf8'), FRESH, 'as they were')
+  t.equal(removed.status, 0)
+
+  // A spec that cannot be reverted stops the removal, saying why: the binary stays.
+  spawnSync(`/usr/bin/${NAME}`, ['cdi', 'patch'])
+  writeFileSync('/etc/cdi/broken.yaml', 'kind: [')
+  const refused = script('prerm', ['remove'], systemctlOnly)
+  t.equal(refused.status, 1)
+  t.match(refused.stderr, /\/etc\/cdi\/broken\.yaml: not valid YAML/)
+  t.match(refused.stderr, new RegExp(`${NAME}: cannot revert the CDI specs above; fix them`))
+  t.same(refused.calls, [`systemctl stop ${WATCH_UNIT} (patched: 2)`, `systemctl disable ${WATCH_UNIT} (patched: 2)`])
+  rmSync('/etc/cdi/broken.yaml')
+
+  t.equal(readFileSync(specs[0] as string, 'utf8'), FRESH, 'the others still reverted')
+  t.same(script('postrm', ['remove'], PATH).calls, ['systemctl --system daemon-reload (patched: 0)'], 'postrm: reload')
+  t.same(script('postrm', ['purge'], PATH).calls, ['systemctl --system daemon-reload (patched: 0)', `deb-systemd-helper purge ${WATCH_UNIT} (patched: 0)`], 'purge: and forget its state')
+  rmSync('/var/run/cdi', { recursive: true })
+  sh('/bin/rmdir', ['/run/systemd/system'])
+  t.same(script('postinst', ['configure'], PATH).calls, [], 'systemd not running the host: nothing to enable or start')
 })

@@ -3,10 +3,10 @@ import { enterPrivateMountNamespace } from '../harness/private-ns'
 enterPrivateMountNamespace()
 
 import * as fs from 'node:fs'
-import { chmodSync, copyFileSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { chmodSync, copyFileSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { setSpecDir } from '../harness/cdi-dirs'
-import { CDI_USAGE, DEBOUNCE_MS } from '../../src/cdi'
+import { CDI_USAGE } from '../../src/cdi'
 import { main, processIO } from '../../src/cli'
 import type { HookIO } from '../../src/hook'
 
@@ -25,11 +25,6 @@ const setup = (t: Test, extra: Record<string, string> = {}) => {
   const dir = t.testdir({ specs: { ...Object.fromEntries(SPECS.map(n => [n, readFileSync(join(FIXTURES, n), 'utf8')])), ...extra }, 'nph': '#!/bin/sh\n' })
   chmodSync(join(dir, 'nph'), 0o755)
   return { specs: join(dir, 'specs'), binary: join(dir, 'nph'), dir }
-}
-
-const until = async (what: string, cond: () => boolean) => {
-  for (let i = 0; i < 100 && !cond(); i++) await new Promise(r => setTimeout(r, 50))
-  if (!cond()) throw new Error(`timed out waiting for ${what}`)
 }
 
 t.test('usage', async t => {
@@ -132,96 +127,12 @@ t.test('default directories: /etc/cdi and /var/run/cdi, absent ones skipped', as
   const hideEtc = setSpecDir('/etc/cdi')
   const hideRun = setSpecDir('/var/run/cdi')
   t.same(run(['check']), { code: 0, out: [], err: [] })
-  t.same(run(['patch', '--watch', '--binary', binary]), { code: 1, out: [], err: ['nvidia-procfs-hook: error: cdi: nothing to watch: none of /etc/cdi, /var/run/cdi exists'] })
   hideEtc()
   t.teardown(hideRun)
   t.teardown(setSpecDir('/etc/cdi', specs))
   const res = run(['check'])
   t.equal(res.code, 1)
   t.same(res.out.map(l => l.split(':')[0]), SPECS.map(n => `/etc/cdi/${n}`).sort())
-})
-
-t.test('--watch re-patches rewritten specs, ignores its own writes, stops on SIGTERM', async t => {
-  const { specs, binary } = setup(t)
-  const fresh = readFileSync(join(FIXTURES, 'nvidia-ctk.yaml'), 'utf8')
-  const io = { out: [] as string[], err: [] as string[] }
-  const hookIO: HookIO = { ...processIO(), out: l => io.out.push(l), err: l => io.err.push(l) }
-  const listeners = () => [process.listenerCount('SIGTERM'), process.listenerCount('SIGINT')]
-  const before = listeners()
-  t.equal(main(['cdi', 'patch', '--watch', '--binary', binary, specs], hookIO), 0, 'returns; the watcher runs on')
-  t.equal(io.out.length, 4)
-  t.equal(io.out[3], `watching ${specs}`)
-  const patchedLines = () => io.out.filter(l => l.startsWith(`patched ${specs}/nvidia-ctk.yaml`)).length
-
-  // k8s-device-plugin style: a new file renamed over the spec.
-  writeFileSync(join(specs, '.tmp-new'), fresh)
-  renameSync(join(specs, '.tmp-new'), join(specs, 'nvidia-ctk.yaml'))
-  await until('the rename to be re-patched', () => patchedLines() === 2)
-  // In place, in two writes: one patch, after the writer is done.
-  writeFileSync(join(specs, 'nvidia-ctk.yaml'), fresh.slice(0, 100))
-  fs.appendFileSync(join(specs, 'nvidia-ctk.yaml'), fresh.slice(100))
-  await until('the rewrite to be re-patched', () => patchedLines() === 3)
-  writeFileSync(join(specs, 'notes.txt'), 'x')
-  await new Promise(r => setTimeout(r, DEBOUNCE_MS * 3))
-  t.equal(patchedLines(), 3, 'our own writes and other names cause nothing')
-  t.match(readFileSync(join(specs, 'nvidia-ctk.yaml'), 'utf8'), /nvidia-procfs-hook/)
-  fs.rmSync(join(specs, 'nvidia-ctk.yaml'))
-  await new Promise(r => setTimeout(r, DEBOUNCE_MS * 2))
-  t.same(io.err, [], 'a removed spec is no error')
-
-  // A change still in its quiet time when SIGTERM comes is dropped.
-  writeFileSync(join(specs, 'nvidia-ctk.yaml'), fresh)
-  await new Promise(r => setTimeout(r, DEBOUNCE_MS / 4))
-  process.emit('SIGTERM')
-  t.equal(io.out.at(-1), 'stopped watching')
-  writeFileSync(join(specs, 'k8s-device-plugin.json'), readFileSync(join(FIXTURES, 'k8s-device-plugin.json')))
-  await new Promise(r => setTimeout(r, DEBOUNCE_MS * 2))
-  t.equal(patchedLines(), 3, 'nothing after SIGTERM')
-  t.equal(io.out.filter(l => l.startsWith('patched')).length, 5)
-  t.equal(readFileSync(join(specs, 'nvidia-ctk.yaml'), 'utf8'), fresh)
-  t.same(listeners(), before, 'signal handlers removed')
-})
-
-t.test('--watch on a FILE watches that name only; a debounced burst is one patch', async t => {
-  const { specs, binary } = setup(t)
-  const file = join(specs, 'k8s-device-plugin.json')
-  const io = { out: [] as string[], err: [] as string[] }
-  const hookIO: HookIO = { ...processIO(), out: l => io.out.push(l), err: l => io.err.push(l) }
-  t.equal(main(['cdi', 'patch', '--watch', '--binary', binary, file], hookIO), 0)
-  t.same(io.out, [`patched ${file} (1 hooks list)`, `watching ${file}`])
-  const fresh = readFileSync(join(FIXTURES, 'k8s-device-plugin.json'), 'utf8')
-  for (let i = 0; i < 3; i++) writeFileSync(file, fresh)
-  writeFileSync(join(specs, 'nvidia-ctk.yaml'), readFileSync(join(FIXTURES, 'nvidia-ctk.yaml'), 'utf8') + '\n')
-  await until('the file to be re-patched', () => io.out.length === 3)
-  await new Promise(r => setTimeout(r, DEBOUNCE_MS * 2))
-  t.same(io.out.slice(2), [`patched ${file} (1 hooks list)`], 'once, and only that file')
-  process.emit('SIGINT')
-  t.equal(io.out.at(-1), 'stopped watching')
-})
-
-t.test('a watcher that fails is reported, and everything stops', async t => {
-  const watchers: fs.FSWatcher[] = []
-  // The module object itself (an import * is a frozen copy): what src/cdi.ts calls.
-  const nodeFs = require('node:fs') as typeof fs
-  const realWatch = nodeFs.watch
-  t.capture(nodeFs, 'watch', ((...args: Parameters<typeof fs.watch>) => {
-    const w = realWatch(...args)
-    watchers.push(w)
-    return w
-  }) as typeof fs.watch)
-  const { specs, binary } = setup(t)
-  const io = { out: [] as string[], err: [] as string[] }
-  const sigterm = process.listenerCount('SIGTERM')
-  t.equal(main(['cdi', 'patch', '--watch', '--binary', binary, specs, specs], { ...processIO(), out: l => io.out.push(l), err: l => io.err.push(l) }), 0)
-  t.equal(watchers.length, 2)
-  const closed = watchers.map(w => new Promise(r => w.on('close', r)))
-  watchers[0]?.emit('error', Object.assign(new Error('ENOSPC: inotify watch limit reached'), { code: 'ENOSPC' }))
-  t.equal(process.exitCode, 1)
-  process.exitCode = 0
-  t.same(io.err, [`nvidia-procfs-hook: error: watching ${specs}: ENOSPC: inotify watch limit reached`])
-  await Promise.all(closed)
-  t.equal(io.out.at(-1), 'stopped watching')
-  t.equal(process.listenerCount('SIGTERM'), sigterm, 'ours removed')
 })
 
 t.test('check names an unsafe entry of ours; patch replaces it, keeping its binary; then check passes', async t => {

@@ -36,7 +36,7 @@ const container: Schema = {
     command: { array: str },
     securityContext,
     resources: { fields: { requests: { map: str }, limits: { map: str } } },
-    volumeMounts: { array: { fields: { name: str, mountPath: str, readOnly: bool }, required: ['name', 'mountPath'] } },
+    volumeMounts: { array: { fields: { name: str, mountPath: str, readOnly: bool, mountPropagation: str }, required: ['name', 'mountPath'] } },
   },
   required: ['name', 'image', 'command'],
 }
@@ -103,7 +103,7 @@ interface Container {
   image: string
   command: string[]
   securityContext: Record<string, unknown>
-  volumeMounts: { name: string; mountPath: string }[]
+  volumeMounts: { name: string; mountPath: string; mountPropagation?: string }[]
 }
 interface DaemonSet {
   apiVersion: string
@@ -207,7 +207,12 @@ t.test('the commands are ours and agree with each other and the image', async t 
   t.equal(cdi.binary, copied, 'the same path in the container, where cdi patch checks it')
   for (const dir of cdi._ as string[]) {
     const m = watch.volumeMounts.find(m => m.mountPath === dir)
-    t.equal(pod.volumes.find(v => v.name === m?.name)?.hostPath.path, dir, `${dir} is the node's ${dir}`)
+    const v = pod.volumes.find(v => v.name === m?.name)
+    t.equal(v?.hostPath.path, dir, `${dir} is the node's ${dir}`)
+    // /var/run/cdi does not exist until a producer writes: the pod must start anyway, and the watcher follows it.
+    t.equal(v?.hostPath.type, 'DirectoryOrCreate', `${dir}: created on the node when absent`)
+    // A tmpfs mounted there on the node later must reach the watcher (which sees it by its (dev, ino)); no privilege needed.
+    t.equal(m?.mountPropagation, 'HostToContainer', `${dir}: the node's later mounts propagate in`)
   }
   t.same(cdi._, ['/etc/cdi', '/var/run/cdi'])
 })

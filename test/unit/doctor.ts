@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path'
 import { version } from '../../package.json'
 import { main, processIO } from '../../src/cli'
 import { DOCTOR_USAGE } from '../../src/doctor'
-import { runscHooks, VERSION_TIMEOUT_MS, type Finding } from '../../src/doctor-checks'
+import { REFRESH_UNIT, runscHooks, SYSTEMCTL_TIMEOUT_MS, VERSION_TIMEOUT_MS, WATCH_UNIT, type Finding } from '../../src/doctor-checks'
 import type { HookIO } from '../../src/hook'
 import { ourCdiHook } from '../../src/registration'
 
@@ -131,7 +131,7 @@ t.test('a ready host: exit 0, one screen, every check named', async t => {
   t.same({ code: json.code, ready: json.ready, version: json.version, hostRoot: json.hostRoot }, { code: 0, ready: true, version, hostRoot: root })
   t.same(
     json.findings.map(f => f.check),
-    ['driver', 'privilege', 'util-linux', 'self-test', 'runsc', 'runc', 'crun', 'cdi', 'hooks.d', 'binary'],
+    ['driver', 'privilege', 'util-linux', 'self-test', 'runsc', 'runc', 'crun', 'cdi', 'systemd', 'hooks.d', 'binary'],
   )
 })
 
@@ -459,4 +459,36 @@ t.test('CDI: an entry of ours without env, or one where nothing needs it', async
     status: 'warn',
     summary: '/etc/cdi/nvidia.yaml: containerEdits.hooks: an entry of ours where no hook needs it (the hook starts for nothing)',
   })
+})
+
+t.test('systemd: is the watcher unit active, and did the refresh unit fail?', async t => {
+  const systemd = (layout: Layout) => finding(doctorJSON(makeHost(t, { ...readyHost(), ...layout })), 'systemd')
+  t.same(systemd({}), [{ check: 'systemd', status: 'info', summary: 'systemd does not run this host: cannot tell whether specs are kept patched (nvidia-procfs-hook cdi patch --watch under its supervisor, or the DaemonSet)' }])
+  const booted = { 'run/systemd/system/private': '' }
+  t.same(systemd(booted), [{ check: 'systemd', status: 'info', summary: `${WATCH_UNIT} is not installed: rewritten specs are patched again only if something else runs nvidia-procfs-hook cdi patch --watch (the DaemonSet)` }])
+  const unit = `usr/lib/systemd/system/${WATCH_UNIT}`
+  const refresh = `lib/systemd/system/${REFRESH_UNIT}`
+  /** A systemctl that answers is-active for exactly these units. */
+  const systemctl = (units: string[], states: string[]) => script(`[ "$*" = "is-active ${units.join(' ')}" ] || exit 9\nprintf '${states.map(s => `${s}\\n`).join('')}'\nexit 3`)
+  t.same(systemd({ ...booted, [unit]: '', 'usr/bin/systemctl': systemctl([WATCH_UNIT], ['active']) }), [{ check: 'systemd', status: 'ok', summary: `${WATCH_UNIT}: active` }])
+  t.same(systemd({ ...booted, [unit]: '', [refresh]: '', 'usr/bin/systemctl': systemctl([WATCH_UNIT, REFRESH_UNIT], ['active', 'inactive']) }), [
+    { check: 'systemd', status: 'ok', summary: `${WATCH_UNIT}: active; ${REFRESH_UNIT}: inactive` },
+  ], 'the refresh unit is a oneshot: inactive once it has run')
+  t.same(systemd({ ...booted, [`etc/systemd/system/${WATCH_UNIT}`]: '', [refresh]: '', 'usr/bin/systemctl': systemctl([WATCH_UNIT, REFRESH_UNIT], ['active', 'failed']) }), [
+    { check: 'systemd', status: 'warn', summary: `${WATCH_UNIT}: active; ${REFRESH_UNIT}: failed (its ExecStartPost patches the spec it writes)`, fix: `journalctl -u ${REFRESH_UNIT}; systemctl restart ${REFRESH_UNIT}` },
+  ])
+  const stopped = doctorJSON(makeHost(t, { ...readyHost(), ...booted, [unit]: '', 'bin/systemctl': systemctl([WATCH_UNIT], ['failed']) }))
+  t.same(finding(stopped, 'systemd'), [
+    { check: 'systemd', status: 'warn', summary: `${WATCH_UNIT}: failed; specs rewritten from now on lose the entry`, fix: `systemctl enable --now ${WATCH_UNIT}   # why it stopped: journalctl -u ${WATCH_UNIT}` },
+  ])
+  t.equal(stopped.code, 0, 'a warning: the specs are patched now')
+  const cannot = (layout: Layout) => systemd({ ...booted, [unit]: '', ...layout })[0]?.summary
+  t.equal(cannot({}), `cannot tell whether ${WATCH_UNIT} is active: no systemctl`)
+  t.equal(cannot({ 'usr/bin/systemctl': script('echo "System has not been booted with systemd as init system (PID 1). Can\'t operate." >&2; exit 1') }), `cannot tell whether ${WATCH_UNIT} is active: System has not been booted with systemd as init system (PID 1). Can't operate.`)
+  t.equal(cannot({ 'usr/bin/systemctl': script('exit 1') }), `cannot tell whether ${WATCH_UNIT} is active: exit 1`)
+  t.equal(cannot({ 'usr/bin/systemctl': script('kill -9 $$') }), `cannot tell whether ${WATCH_UNIT} is active: exit SIGKILL`)
+  t.equal(cannot({ 'usr/bin/systemctl': '#!/nonexistent/interpreter\n' }), `cannot tell whether ${WATCH_UNIT} is active: ENOENT`)
+  const started = Date.now()
+  t.equal(cannot({ 'usr/bin/systemctl': script('exec sleep 30') }), `cannot tell whether ${WATCH_UNIT} is active: no answer within ${SYSTEMCTL_TIMEOUT_MS / 1000} s`)
+  t.ok(Date.now() - started < SYSTEMCTL_TIMEOUT_MS + 2000, 'a wedged systemctl does not wedge the doctor')
 })
