@@ -65,4 +65,5 @@ const left = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(l =
 say(`4. After the gofer exits: ${left.length} mounts left under the bundle; host params still say ${/^ModifyDeviceFiles: .*$/m.exec(readFileSync('/proc/driver/nvidia/params', 'utf8'))?.[0]}.`)
 rmSync(bundle, { recursive: true })
 say('   Cleaned up. (The fake driver tmpfs vanishes with this namespace.)')
-process.exit(before.status === 1 && after.status === 0 && left.length === 0 ? 0 : 1)
+// runsc's gofer exits 128 when a hook fails (test/harness/gofer-emulation.mjs).
+process.exit(before.status === 128 && after.status === 0 && left.length === 0 ? 0 : 1)
