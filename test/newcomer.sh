@@ -10,6 +10,7 @@ set -euo pipefail
 repo=$(git rev-parse --show-toplevel)
 work=$(mktemp -d /var/tmp/nph-newcomer-XXXXXX)
 trap 'rm -rf --one-file-system "$work"' EXIT
+trap 'exit 1' TERM INT
 root=$work/root
 
 mmdebstrap --quiet --variant=required --aptopt='Acquire::Check-Valid-Until "false"' bookworm "$root" http://deb.debian.org/debian
