@@ -29,6 +29,8 @@ await build({
   logLevel: 'warning',
 })
 chmodSync(join(dist, 'cli.js'), 0o755)
+// `npm pack` (prepack) needs only the bundle: it is the npm package's bin.
+if (process.argv.includes('--bundle-only')) process.exit(0)
 
 // The base binary comes from the npm registry (build/node-base.mjs: exact
 // version and integrity pinned); nothing is downloaded from anywhere else.
