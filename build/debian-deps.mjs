@@ -9,7 +9,7 @@ import { pathToFileURL } from 'node:url'
 /** What each step runs: the build strips and runs the Node base binary (it links libatomic); the tests run runtimes, util-linux and mmdebstrap. */
 export const PACKAGES = {
   build: ['binutils', 'libatomic1'],
-  test: ['binutils', 'libatomic1', 'runc', 'crun', 'podman', 'runsc', 'busybox-static', 'jq', 'util-linux', 'mount', 'procps', 'time', 'man-db', 'strace', 'mmdebstrap', 'systemd', 'dpkg-dev'],
+  test: ['binutils', 'libatomic1', 'runc', 'crun', 'podman', 'runsc', 'busybox-static', 'jq', 'util-linux', 'mount', 'procps', 'time', 'man-db', 'strace', 'mmdebstrap', 'systemd', 'dpkg-dev', 'rpm'],
 }
 
 const installed = pkg => spawnSync('dpkg-query', ['-W', '-f=${Status}', pkg], { encoding: 'utf8' }).stdout === 'install ok installed'
