@@ -1,5 +1,6 @@
-// Builds nvidia-procfs-hook_<version>_amd64.deb (in dist/, or the directory
-// given) from the single executable that `npm run build` made: the binary in
+// Builds nvidia-procfs-hook_<version>_<arch>.deb (in dist/, or the directory
+// given) from the single executable that `npm run build` made, for this
+// machine's architecture or the ones `--arch x64|arm64|all` names: the binary in
 // /usr/bin, podman's precreate hooks.d file, the man page, copyright and
 // changelogs, and the systemd units that keep CDI specs patched (systemd/):
 // the watcher service, which postinst enables and starts when systemd runs
@@ -9,18 +10,27 @@
 import { execFileSync } from 'node:child_process'
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
+import { parseArgs } from 'node:util'
 import { gzipSync } from 'node:zlib'
+import { executablePath, NAME, targetArches, TARGETS } from './targets.mjs'
 
-const NAME = 'nvidia-procfs-hook'
 const MAINTAINER = 'nvidia-procfs-hook maintainers <maintainers@users.noreply.r-seed-b8cb3690.example>'
 const { version } = JSON.parse(readFileSync('package.json', 'utf8'))
-const out = resolve(process.argv[2] ?? 'dist')
-const executable = resolve('dist', NAME)
-const deb = join(out, `${NAME}_${version}_amd64.deb`)
-
-if (!statSync(executable, { throwIfNoEntry: false })?.isFile()) {
-  console.error(`${executable} does not exist: run npm run build first`)
+let arches, positionals
+try {
+  ;({ positionals, values: { arch: arches } } = parseArgs({ allowPositionals: true, options: { arch: { type: 'string' } } }))
+  arches = targetArches(arches)
+} catch (er) {
+  console.error(`nvidia-procfs-hook: ${er.message}`)
   process.exit(1)
+}
+const out = resolve(positionals[0] ?? 'dist')
+for (const arch of arches) {
+  const executable = executablePath(arch)
+  if (!statSync(executable, { throwIfNoEntry: false })?.isFile()) {
+    console.error(`${executable} does not exist: run ${arch === process.arch ? 'npm run build' : `node build/build.mjs --arch ${arch}`} first`)
+    process.exit(1)
+  }
 }
 const man = readFileSync(`man/${NAME}.1`, 'utf8')
 if (!man.includes(`"${NAME} ${version}"`)) {
@@ -28,34 +38,37 @@ if (!man.includes(`"${NAME} ${version}"`)) {
   process.exit(1)
 }
 
-const root = join(out, `.deb-root.${process.pid}`)
-rmSync(root, { recursive: true, force: true })
-const put = (path, data, mode = 0o644) => {
-  const file = join(root, path)
-  mkdirSync(dirname(file), { recursive: true })
-  if (typeof data === 'string' || Buffer.isBuffer(data)) writeFileSync(file, data)
-  else copyFileSync(data.from, file)
-  chmodSync(file, mode)
-}
-// zlib's gzip header carries no file name and no time: equal input, equal bytes.
-const gzip = text => gzipSync(text, { level: 9 })
+/** Builds the .deb for `arch` (build/targets.mjs) into `out`. */
+const buildDeb = arch => {
+  const deb = join(out, `${NAME}_${version}_${TARGETS[arch].deb}.deb`)
+  const root = join(out, `.deb-root.${process.pid}`)
+  rmSync(root, { recursive: true, force: true })
+  const put = (path, data, mode = 0o644) => {
+    const file = join(root, path)
+    mkdirSync(dirname(file), { recursive: true })
+    if (typeof data === 'string' || Buffer.isBuffer(data)) writeFileSync(file, data)
+    else copyFileSync(data.from, file)
+    chmodSync(file, mode)
+  }
+  // zlib's gzip header carries no file name and no time: equal input, equal bytes.
+  const gzip = text => gzipSync(text, { level: 9 })
 
-put(`usr/bin/${NAME}`, { from: executable }, 0o755)
-put(`usr/share/containers/oci/hooks.d/${NAME}.json`, { from: `hooks.d/${NAME}.json` })
-put(`usr/share/man/man1/${NAME}.1.gz`, gzip(man))
-const WATCH_UNIT = `${NAME}-cdi-watch.service`
-const REFRESH_DROP_IN = `nvidia-cdi-refresh.service.d/${NAME}.conf`
-put(`usr/lib/systemd/system/${WATCH_UNIT}`, { from: `systemd/${WATCH_UNIT}` })
-put(`usr/lib/systemd/system/${REFRESH_DROP_IN}`, { from: `systemd/${REFRESH_DROP_IN}` })
-put(`usr/share/doc/${NAME}/changelog.gz`, gzip(readFileSync('CHANGELOG.md')))
-const date = new Date().toUTCString().replace('GMT', '+0000')
-put(
-  `usr/share/doc/${NAME}/changelog.Debian.gz`,
-  gzip(`${NAME} (${version}) unstable; urgency=medium\n\n  * Upstream release ${version}; see changelog.gz.\n\n -- ${MAINTAINER}  ${date}\n`),
-)
-put(
-  `usr/share/doc/${NAME}/copyright`,
-  `Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
+  put(`usr/bin/${NAME}`, { from: executablePath(arch) }, 0o755)
+  put(`usr/share/containers/oci/hooks.d/${NAME}.json`, { from: `hooks.d/${NAME}.json` })
+  put(`usr/share/man/man1/${NAME}.1.gz`, gzip(man))
+  const WATCH_UNIT = `${NAME}-cdi-watch.service`
+  const REFRESH_DROP_IN = `nvidia-cdi-refresh.service.d/${NAME}.conf`
+  put(`usr/lib/systemd/system/${WATCH_UNIT}`, { from: `systemd/${WATCH_UNIT}` })
+  put(`usr/lib/systemd/system/${REFRESH_DROP_IN}`, { from: `systemd/${REFRESH_DROP_IN}` })
+  put(`usr/share/doc/${NAME}/changelog.gz`, gzip(readFileSync('CHANGELOG.md')))
+  const date = new Date().toUTCString().replace('GMT', '+0000')
+  put(
+    `usr/share/doc/${NAME}/changelog.Debian.gz`,
+    gzip(`${NAME} (${version}) unstable; urgency=medium\n\n  * Upstream release ${version}; see changelog.gz.\n\n -- ${MAINTAINER}  ${date}\n`),
+  )
+  put(
+    `usr/share/doc/${NAME}/copyright`,
+    `Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
 Upstream-Name: ${NAME}
 
 Files: *
@@ -78,29 +91,29 @@ License: Apache-2.0
  On Debian systems, the complete text of the Apache License, Version 2.0
  can be found in "/usr/share/common-licenses/Apache-2.0".
 `,
-)
+  )
 
-// The executable is Node itself (a single executable application): it carries
-// the libraries Node bundles, and the official Node binary is not built as PIE.
-put(
-  `usr/share/lintian/overrides/${NAME}`,
-  ['embedded-library mbedtls', 'embedded-library zlib', 'hardening-no-pie'].map(tag => `${NAME}: ${tag} [usr/bin/${NAME}]\n`).join(''),
-)
+  // The executable is Node itself (a single executable application): it carries
+  // the libraries Node bundles, and the official Node binary is not built as PIE.
+  put(
+    `usr/share/lintian/overrides/${NAME}`,
+    ['embedded-library mbedtls', 'embedded-library zlib', 'hardening-no-pie'].map(tag => `${NAME}: ${tag} [usr/bin/${NAME}]\n`).join(''),
+  )
 
-const installedKiB = dir =>
-  readdirSync(dir, { withFileTypes: true }).reduce((n, e) => {
-    const p = join(dir, e.name)
-    return n + (e.isDirectory() ? installedKiB(p) : Math.ceil(statSync(p).size / 1024))
-  }, 0)
+  const installedKiB = dir =>
+    readdirSync(dir, { withFileTypes: true }).reduce((n, e) => {
+      const p = join(dir, e.name)
+      return n + (e.isDirectory() ? installedKiB(p) : Math.ceil(statSync(p).size / 1024))
+    }, 0)
 
-// The libraries the Node executable links (ldd): glibc, libstdc++, libgcc_s,
-// libatomic. mount and umount are in `mount`; nsenter and flock in the
-// essential util-linux.
-put(
-  'DEBIAN/control',
-  `Package: ${NAME}
+  // The libraries the Node executable links (ldd): glibc, libstdc++, libgcc_s,
+  // libatomic. mount and umount are in `mount`; nsenter and flock in the
+  // essential util-linux.
+  put(
+    'DEBIAN/control',
+    `Package: ${NAME}
 Version: ${version}
-Architecture: amd64
+Architecture: ${TARGETS[arch].deb}
 Maintainer: ${MAINTAINER}
 Installed-Size: ${installedKiB(root)}
 Depends: libatomic1, libc6 (>= 2.28), libgcc-s1, libstdc++6, mount
@@ -113,19 +126,19 @@ Description: OCI hook that lets NVIDIA's CDI hooks work under gVisor
  nvidia-ctk's disable-device-node-modification hook works inside the
  gVisor gofer. Run "nvidia-procfs-hook doctor" to check a host.
 `,
-)
-// Maintainer scripts. Only where systemd runs the host (/run/systemd/system),
-// and never for another root (dpkg --root sets DPKG_ROOT: that root's
-// services are not this host's); deb-systemd-helper and deb-systemd-invoke
-// (init-system-helpers) when present, as Debian policy asks, else systemctl.
-const SYSTEMD_RUNS = '[ -z "${DPKG_ROOT:-}" ] && [ -d /run/systemd/system ]'
-const helpers = `UNIT=${WATCH_UNIT}
+  )
+  // Maintainer scripts. Only where systemd runs the host (/run/systemd/system),
+  // and never for another root (dpkg --root sets DPKG_ROOT: that root's
+  // services are not this host's); deb-systemd-helper and deb-systemd-invoke
+  // (init-system-helpers) when present, as Debian policy asks, else systemctl.
+  const SYSTEMD_RUNS = '[ -z "${DPKG_ROOT:-}" ] && [ -d /run/systemd/system ]'
+  const helpers = `UNIT=${WATCH_UNIT}
 helper() { if command -v deb-systemd-helper >/dev/null 2>&1; then deb-systemd-helper "$@"; else systemctl "$@"; fi; }
 invoke() { if command -v deb-systemd-invoke >/dev/null 2>&1; then deb-systemd-invoke "$@"; else systemctl "$@"; fi; }
 `
-put(
-  'DEBIAN/postinst',
-  `#!/bin/sh
+  put(
+    'DEBIAN/postinst',
+    `#!/bin/sh
 # Enables and (re)starts the CDI spec watcher; the reload picks up the drop-in
 # for nvidia-cdi-refresh.service.
 set -e
@@ -142,11 +155,11 @@ configure | abort-upgrade | abort-deconfigure | abort-remove)
 esac
 exit 0
 `,
-  0o755,
-)
-put(
-  'DEBIAN/prerm',
-  `#!/bin/sh
+    0o755,
+  )
+  put(
+    'DEBIAN/prerm',
+    `#!/bin/sh
 # On removal: stop and disable the watcher (or it would put the entries back),
 # then remove our entries from the CDI specs while the binary is still here.
 set -e
@@ -170,11 +183,11 @@ remove | deconfigure)
 esac
 exit 0
 `,
-  0o755,
-)
-put(
-  'DEBIAN/postrm',
-  `#!/bin/sh
+    0o755,
+  )
+  put(
+    'DEBIAN/postrm',
+    `#!/bin/sh
 # The units are gone: let systemd forget them.
 set -e
 case "$1" in
@@ -185,13 +198,16 @@ esac
 if [ "$1" = purge ] && command -v deb-systemd-helper >/dev/null 2>&1; then deb-systemd-helper purge ${WATCH_UNIT} >/dev/null || true; fi
 exit 0
 `,
-  0o755,
-)
-for (const dir of execFileSync('find', [root, '-type', 'd'], { encoding: 'utf8' }).trim().split('\n')) chmodSync(dir, 0o755)
+    0o755,
+  )
+  for (const dir of execFileSync('find', [root, '-type', 'd'], { encoding: 'utf8' }).trim().split('\n')) chmodSync(dir, 0o755)
 
-mkdirSync(out, { recursive: true })
-// gzip -1: 5 s instead of xz's minutes for a ~120 MB executable, readable by every dpkg.
-execFileSync('dpkg-deb', ['--root-owner-group', '-Zgzip', '-z1', '--build', root, `${deb}.tmp`], { stdio: ['ignore', 'ignore', 'inherit'] })
-renameSync(`${deb}.tmp`, deb)
-rmSync(root, { recursive: true, force: true })
-console.log(`built ${deb} (${(statSync(deb).size / 1e6).toFixed(1)} MB)`)
+  mkdirSync(out, { recursive: true })
+  // gzip -1: 5 s instead of xz's minutes for a ~120 MB executable, readable by every dpkg.
+  execFileSync('dpkg-deb', ['--root-owner-group', '-Zgzip', '-z1', '--build', root, `${deb}.tmp`], { stdio: ['ignore', 'ignore', 'inherit'] })
+  renameSync(`${deb}.tmp`, deb)
+  rmSync(root, { recursive: true, force: true })
+  console.log(`built ${deb} (${(statSync(deb).size / 1e6).toFixed(1)} MB)`)
+}
+
+for (const arch of arches) buildDeb(arch)

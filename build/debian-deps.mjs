@@ -6,17 +6,22 @@
 import { spawnSync } from 'node:child_process'
 import { pathToFileURL } from 'node:url'
 
-/** What each step runs: the build strips and runs the Node base binary (it links libatomic); the tests run runtimes, util-linux and mmdebstrap. */
+/**
+ * What each step runs: the build strips and runs the Node base binary (it
+ * links libatomic), and build/targets.mjs's crossPackages adds what another
+ * architecture's needs; the tests build every architecture, run the foreign
+ * one under qemu-user, and run runtimes, util-linux and mmdebstrap.
+ */
 export const PACKAGES = {
   build: ['binutils', 'libatomic1'],
-  test: ['binutils', 'libatomic1', 'runc', 'crun', 'podman', 'runsc', 'busybox-static', 'jq', 'util-linux', 'mount', 'procps', 'time', 'man-db', 'strace', 'mmdebstrap', 'systemd', 'dpkg-dev', 'rpm'],
+  test: ['binutils', 'libatomic1', 'qemu-user-static', 'binutils-aarch64-linux-gnu', 'runc', 'crun', 'podman', 'runsc', 'busybox-static', 'jq', 'util-linux', 'mount', 'procps', 'time', 'man-db', 'strace', 'mmdebstrap', 'systemd', 'dpkg-dev', 'rpm'],
 }
 
 const installed = pkg => spawnSync('dpkg-query', ['-W', '-f=${Status}', pkg], { encoding: 'utf8' }).stdout === 'install ok installed'
 
-/** Installs what `step` needs and is missing; throws one line when it cannot. */
-export const ensureDebianPackages = step => {
-  const missing = PACKAGES[step].filter(p => !installed(p))
+/** Installs what `step` needs, and `extra`, when missing; throws one line when it cannot. */
+export const ensureDebianPackages = (step, extra = []) => {
+  const missing = [...new Set([...PACKAGES[step], ...extra])].filter(p => !installed(p))
   if (!missing.length) return
   const why = process.getuid?.() !== 0 ? 'not root' : spawnSync('apt-get', ['--version']).error ? 'no apt-get (not Debian?)' : undefined
   if (why) throw new Error(`${step} needs the Debian packages ${missing.join(' ')} (${why}): install them, or run this as root on Debian`)

@@ -1,5 +1,6 @@
-// Builds nvidia-procfs-hook-<version>-1.x86_64.rpm (in dist/, or the directory
-// given) from the single executable that `npm run build` made, for RHEL,
+// Builds nvidia-procfs-hook-<version>-1.<arch>.rpm (in dist/, or the directory
+// given) from the single executable that `npm run build` made, for this
+// machine's architecture or the ones `--arch x64|arm64|all` names, for RHEL,
 // Fedora and their kin: the files of the .deb (build/deb.mjs) less the
 // Debian-only ones (lintian overrides, changelog.Debian.gz), and scriptlets
 // that do what the .deb's maintainer scripts do. rpmbuild (Debian's `rpm`
@@ -11,17 +12,26 @@ import { execFileSync, spawnSync } from 'node:child_process'
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
+import { parseArgs } from 'node:util'
 import { gzipSync } from 'node:zlib'
+import { executablePath, NAME, targetArches, TARGETS } from './targets.mjs'
 
-const NAME = 'nvidia-procfs-hook'
 const { version } = JSON.parse(readFileSync('package.json', 'utf8'))
-const out = resolve(process.argv[2] ?? 'dist')
-const executable = resolve('dist', NAME)
-const rpmFile = `${NAME}-${version}-1.x86_64.rpm`
-
-if (!statSync(executable, { throwIfNoEntry: false })?.isFile()) {
-  console.error(`${executable} does not exist: run npm run build first`)
+let arches, positionals
+try {
+  ;({ positionals, values: { arch: arches } } = parseArgs({ allowPositionals: true, options: { arch: { type: 'string' } } }))
+  arches = targetArches(arches)
+} catch (er) {
+  console.error(`nvidia-procfs-hook: ${er.message}`)
   process.exit(1)
+}
+const out = resolve(positionals[0] ?? 'dist')
+for (const arch of arches) {
+  const executable = executablePath(arch)
+  if (!statSync(executable, { throwIfNoEntry: false })?.isFile()) {
+    console.error(`${executable} does not exist: run ${arch === process.arch ? 'npm run build' : `node build/build.mjs --arch ${arch}`} first`)
+    process.exit(1)
+  }
 }
 const man = readFileSync(`man/${NAME}.1`, 'utf8')
 if (!man.includes(`"${NAME} ${version}"`)) {
@@ -33,34 +43,37 @@ if (spawnSync('rpmbuild', ['--version'], { stdio: 'ignore' }).status !== 0) {
   process.exit(1)
 }
 
-const top = mkdtempSync(join(tmpdir(), 'nph-rpmbuild-'))
-try {
-  // What %install copies into the buildroot, laid out as installed.
-  const stage = join(top, 'stage')
-  const put = (path, data, mode = 0o644) => {
-    const file = join(stage, path)
-    mkdirSync(dirname(file), { recursive: true })
-    if (typeof data === 'string' || Buffer.isBuffer(data)) writeFileSync(file, data)
-    else copyFileSync(data.from, file)
-    chmodSync(file, mode)
-  }
-  // zlib's gzip header carries no file name and no time: equal input, equal bytes.
-  const gzip = text => gzipSync(text, { level: 9 })
-  const WATCH_UNIT = `${NAME}-cdi-watch.service`
-  const REFRESH_DROP_IN_DIR = 'nvidia-cdi-refresh.service.d'
-  const REFRESH_DROP_IN = `${REFRESH_DROP_IN_DIR}/${NAME}.conf`
-  const UNIT_DIR = '/usr/lib/systemd/system'
-  const DOC_DIR = `/usr/share/doc/${NAME}`
+/** Builds the .rpm for `arch` (build/targets.mjs) into `out`. */
+const buildRpm = arch => {
+  const rpmFile = `${NAME}-${version}-1.${TARGETS[arch].rpm}.rpm`
+  const top = mkdtempSync(join(tmpdir(), 'nph-rpmbuild-'))
+  try {
+    // What %install copies into the buildroot, laid out as installed.
+    const stage = join(top, 'stage')
+    const put = (path, data, mode = 0o644) => {
+      const file = join(stage, path)
+      mkdirSync(dirname(file), { recursive: true })
+      if (typeof data === 'string' || Buffer.isBuffer(data)) writeFileSync(file, data)
+      else copyFileSync(data.from, file)
+      chmodSync(file, mode)
+    }
+    // zlib's gzip header carries no file name and no time: equal input, equal bytes.
+    const gzip = text => gzipSync(text, { level: 9 })
+    const WATCH_UNIT = `${NAME}-cdi-watch.service`
+    const REFRESH_DROP_IN_DIR = 'nvidia-cdi-refresh.service.d'
+    const REFRESH_DROP_IN = `${REFRESH_DROP_IN_DIR}/${NAME}.conf`
+    const UNIT_DIR = '/usr/lib/systemd/system'
+    const DOC_DIR = `/usr/share/doc/${NAME}`
 
-  put(`usr/bin/${NAME}`, { from: executable }, 0o755)
-  put(`usr/share/containers/oci/hooks.d/${NAME}.json`, { from: `hooks.d/${NAME}.json` })
-  put(`usr/share/man/man1/${NAME}.1.gz`, gzip(man))
-  put(`${UNIT_DIR}/${WATCH_UNIT}`.slice(1), { from: `systemd/${WATCH_UNIT}` })
-  put(`${UNIT_DIR}/${REFRESH_DROP_IN}`.slice(1), { from: `systemd/${REFRESH_DROP_IN}` })
-  put(`${DOC_DIR}/changelog.gz`.slice(1), gzip(readFileSync('CHANGELOG.md')))
-  put(
-    `${DOC_DIR}/copyright`.slice(1),
-    `Upstream-Name: ${NAME}
+    put(`usr/bin/${NAME}`, { from: executablePath(arch) }, 0o755)
+    put(`usr/share/containers/oci/hooks.d/${NAME}.json`, { from: `hooks.d/${NAME}.json` })
+    put(`usr/share/man/man1/${NAME}.1.gz`, gzip(man))
+    put(`${UNIT_DIR}/${WATCH_UNIT}`.slice(1), { from: `systemd/${WATCH_UNIT}` })
+    put(`${UNIT_DIR}/${REFRESH_DROP_IN}`.slice(1), { from: `systemd/${REFRESH_DROP_IN}` })
+    put(`${DOC_DIR}/changelog.gz`.slice(1), gzip(readFileSync('CHANGELOG.md')))
+    put(
+      `${DOC_DIR}/copyright`.slice(1),
+      `Upstream-Name: ${NAME}
 Copyright: 2026 nvidia-procfs-hook authors
 License: Apache-2.0
 
@@ -76,18 +89,18 @@ License: Apache-2.0
  See the License for the specific language governing permissions and
  limitations under the License.
 `,
-  )
+    )
 
-  // Scriptlets: what the .deb's postinst, prerm and postrm do. rpm passes the
-  // number of instances left once the transaction is done: %preun and
-  // %postun with 0 mean removal, 1 an upgrade (the old package going). rpm
-  // runs them without `set -e`, with --root inside that root (so the guard on
-  // /run/systemd/system keeps another root's scriptlets off this host's
-  // systemd). Fedora's systemd-rpm-macros are not used: Debian's rpmbuild
-  // lacks them, and they need systemd's presets where we enable outright as
-  // the .deb does.
-  const SYSTEMD_RUNS = '[ -d /run/systemd/system ]'
-  const post = `# Enables and (re)starts the CDI spec watcher (on upgrade too: the new
+    // Scriptlets: what the .deb's postinst, prerm and postrm do. rpm passes the
+    // number of instances left once the transaction is done: %preun and
+    // %postun with 0 mean removal, 1 an upgrade (the old package going). rpm
+    // runs them without `set -e`, with --root inside that root (so the guard on
+    // /run/systemd/system keeps another root's scriptlets off this host's
+    // systemd). Fedora's systemd-rpm-macros are not used: Debian's rpmbuild
+    // lacks them, and they need systemd's presets where we enable outright as
+    // the .deb does.
+    const SYSTEMD_RUNS = '[ -d /run/systemd/system ]'
+    const post = `# Enables and (re)starts the CDI spec watcher (on upgrade too: the new
 # binary); the reload picks up the drop-in for nvidia-cdi-refresh.service.
 UNIT=${WATCH_UNIT}
 if ${SYSTEMD_RUNS}; then
@@ -97,7 +110,7 @@ if ${SYSTEMD_RUNS}; then
   systemctl restart "$UNIT" || :
 fi
 exit 0`
-  const preun = `# On removal ($1 = 0; not on upgrade): stop and disable the watcher (or it
+    const preun = `# On removal ($1 = 0; not on upgrade): stop and disable the watcher (or it
 # would put the entries back), then remove our entries from the CDI specs
 # while the binary is still here. A failure stops the removal.
 UNIT=${WATCH_UNIT}
@@ -117,20 +130,20 @@ if [ "$1" = 0 ]; then
   fi
 fi
 exit 0`
-  // On upgrade too: the old package's files go after the new %post's reload,
-  // so a unit the new version dropped is only forgotten here.
-  const postun = `# The units are gone (or changed): let systemd forget them.
+    // On upgrade too: the old package's files go after the new %post's reload,
+    // so a unit the new version dropped is only forgotten here.
+    const postun = `# The units are gone (or changed): let systemd forget them.
 if ${SYSTEMD_RUNS}; then systemctl --system daemon-reload >/dev/null || :; fi
 exit 0`
-  for (const [name, body] of Object.entries({ post, preun, postun })) {
-    if (body.includes('%')) throw new Error(`the %${name} scriptlet has a %: rpm would expand it`)
-  }
+    for (const [name, body] of Object.entries({ post, preun, postun })) {
+      if (body.includes('%')) throw new Error(`the %${name} scriptlet has a %: rpm would expand it`)
+    }
 
-  // The libraries the Node executable links (ldd): glibc (libc, libm, libdl,
-  // libpthread), libstdc++, libgcc_s, libatomic. mount, umount, nsenter and
-  // flock are in util-linux on RHEL and Fedora. Automatic dependencies are
-  // off: explicit names, and no scan of a ~120 MB executable.
-  const spec = `%define __strip /bin/true
+    // The libraries the Node executable links (ldd): glibc (libc, libm, libdl,
+    // libpthread), libstdc++, libgcc_s, libatomic. mount, umount, nsenter and
+    // flock are in util-linux on RHEL and Fedora. Automatic dependencies are
+    // off: explicit names, and no scan of a ~120 MB executable.
+    const spec = `%define __strip /bin/true
 %define __os_install_post %{nil}
 %define __brp_mangle_shebangs /bin/true
 %global debug_package %{nil}
@@ -177,19 +190,22 @@ ${UNIT_DIR}/${REFRESH_DROP_IN}
 ${DOC_DIR}/changelog.gz
 ${DOC_DIR}/copyright
 `
-  const specFile = join(top, `${NAME}.spec`)
-  writeFileSync(specFile, spec)
-  execFileSync(
-    'rpmbuild',
-    ['-bb', '--quiet', '--target', 'x86_64-linux', '--define', `_topdir ${top}`, '--define', `_tmppath ${top}/tmp`, '--buildroot', join(top, 'buildroot'), specFile],
-    { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, LC_ALL: 'C' } },
-  )
-  mkdirSync(out, { recursive: true })
-  const built = join(top, 'RPMS/x86_64', rpmFile)
-  const tmp = join(out, `${rpmFile}.tmp`)
-  copyFileSync(built, tmp)
-  renameSync(tmp, join(out, rpmFile))
-} finally {
-  rmSync(top, { recursive: true, force: true })
+    const specFile = join(top, `${NAME}.spec`)
+    writeFileSync(specFile, spec)
+    execFileSync(
+      'rpmbuild',
+      ['-bb', '--quiet', '--target', `${TARGETS[arch].rpm}-linux`, '--define', `_topdir ${top}`, '--define', `_tmppath ${top}/tmp`, '--buildroot', join(top, 'buildroot'), specFile],
+      { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, LC_ALL: 'C' } },
+    )
+    mkdirSync(out, { recursive: true })
+    const built = join(top, 'RPMS', TARGETS[arch].rpm, rpmFile)
+    const tmp = join(out, `${rpmFile}.tmp`)
+    copyFileSync(built, tmp)
+    renameSync(tmp, join(out, rpmFile))
+  } finally {
+    rmSync(top, { recursive: true, force: true })
+  }
+  console.log(`built ${join(out, rpmFile)} (${(statSync(join(out, rpmFile)).size / 1e6).toFixed(1)} MB)`)
 }
-console.log(`built ${join(out, rpmFile)} (${(statSync(join(out, rpmFile)).size / 1e6).toFixed(1)} MB)`)
+
+for (const arch of arches) buildRpm(arch)

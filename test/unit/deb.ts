@@ -1,5 +1,6 @@
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
+import { readdirSync } from 'node:fs'
 import { resolve } from 'node:path'
 
 // build/deb.mjs's refusals; test/system/package.ts builds and checks a real package.
@@ -24,4 +25,18 @@ t.test('refuses a man page that names another version', async t => {
   const res = run(dir)
   t.equal(res.status, 1)
   t.equal(res.stderr, 'man/nvidia-procfs-hook.1: its .TH line does not name version 9.9.9\n')
+})
+
+t.test('--arch: an unknown one is named; a foreign one not built says how to build it', async t => {
+  for (const script of [DEB_SCRIPT, resolve('build/rpm.mjs')]) {
+    const dir = t.testdir({ 'package.json': JSON.stringify({ version: '9.9.9' }), dist: { 'nvidia-procfs-hook': 'built for this machine' } })
+    const unknown = spawnSync(process.execPath, [script, '--arch', 'riscv64'], { cwd: dir, encoding: 'utf8' })
+    t.equal(unknown.status, 1)
+    t.equal(unknown.stderr, 'nvidia-procfs-hook: --arch riscv64: not one of x64, arm64, all\n', script)
+    const foreign = process.arch === 'x64' ? 'arm64' : 'x64'
+    const all = spawnSync(process.execPath, [script, '--arch', 'all'], { cwd: dir, encoding: 'utf8' })
+    t.equal(all.status, 1)
+    t.equal(all.stderr, `${dir}/dist/linux-${foreign}/nvidia-procfs-hook does not exist: run node build/build.mjs --arch ${foreign} first\n`, script)
+    t.same(readdirSync(dir).sort(), ['dist', 'package.json'], 'nothing written')
+  }
 })
