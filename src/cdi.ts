@@ -13,7 +13,6 @@ import { DEFAULT_BINARY, entryOptionsFrom, ourCdiHook } from './registration'
 export const DEFAULT_SPEC_DIRS = ['/etc/cdi', '/var/run/cdi']
 
 const ACTIONS = ['patch', 'check', 'revert'] as const
-type Action = (typeof ACTIONS)[number]
 
 /** CDI loads *.json and *.yaml from its directories, not recursively; so do we. */
 const SPEC_NAME = /\.(json|yaml)$/

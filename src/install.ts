@@ -26,7 +26,7 @@ import { errorCode, errorText, HookError, UsageError } from './errors'
 import type { HookIO } from './hook'
 import { hostRootFrom } from './host-root'
 import { parseArgs } from './parse-args'
-import { DEFAULT_BINARY, HOOK_ENV, NAME, ourCdiHook } from './registration'
+import { DEFAULT_BINARY, HOOK_ENV, NAME } from './registration'
 
 export const DEFAULT_PREFIX = '/usr/local'
 

@@ -123,7 +123,7 @@ t.test('several hooks lists in one spec; a bug is one line, exit 1', async t => 
 })
 
 t.test('default directories: /etc/cdi and /var/run/cdi, absent ones skipped', async t => {
-  const { specs, binary } = setup(t)
+  const { specs } = setup(t)
   const hideEtc = setSpecDir('/etc/cdi')
   const hideRun = setSpecDir('/var/run/cdi')
   t.same(run(['check']), { code: 0, out: [], err: [] })
