@@ -1,12 +1,13 @@
 import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { lstatSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs'
-import { join, resolve } from 'node:path'
+import { join } from 'node:path'
 import type { Test } from 'tap'
 import { parseMountinfo, REQUIRED_OPTIONS, type MountEntry } from '../../src/mountinfo'
+import { EXE } from './target'
 
-/** The executable under test: what runtimes run, not node src. */
-export const HOOK = resolve(__dirname, '../../dist/nvidia-procfs-hook')
+/** The executable under test: what runtimes run, not node src (test/harness/target.ts). */
+export const HOOK = EXE
 export const SOURCE = '/proc/driver/nvidia'
 /** Runtimes give hooks exactly the env in their entry; ours lists no more than this. */
 export const HOOK_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' }

@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
+import { ARCH_VAR, FOREIGN, QEMU_ARCH, sysrootFor, TARGET_ARCH } from './target'
 
 const MARK = 'NVIDIA_PROCFS_HOOK_TEST_NS'
 
@@ -13,12 +14,17 @@ export const ROOT_VAR = 'NPH_DEBIAN_ROOT'
 /** Makes a Debian root the namespace's `/`; shared with bench/bench.mjs. */
 export const ENTER_ROOT = join(__dirname, 'enter-root.sh')
 
+/** Makes the namespace look like a host of another architecture (test/harness/target.ts). */
+export const ENTER_ARCH = join(__dirname, 'enter-arch.sh')
+
 /**
  * Re-runs the calling test file inside its own private mount namespace
  * (`unshare -m --propagation private`), so every mount it makes dies with
  * it and the machine is left as found; with a Debian root (`root`, which
  * builds or finds it, or else ROOT_VAR), with that root as its `/` inside
- * the namespace. The child inherits tap's environment, so its
+ * the namespace; with ARCH_VAR naming another architecture, inside a user
+ * namespace of its own too (uid 0 is root), where that architecture's
+ * programs run by path under qemu-user. The child inherits tap's environment, so its
  * TAP output and coverage reach tap as if it had run directly. Returns only
  * in the child.
  */
@@ -26,8 +32,14 @@ export const enterPrivateMountNamespace = (root?: () => string): void => {
   if (process.env[MARK] === 'entered') return
   const self = [process.execPath, ...process.execArgv, ...process.argv.slice(1)]
   const rootPath = root ? root() : process.env[ROOT_VAR]
-  const inside = rootPath ? ['/bin/sh', ENTER_ROOT, rootPath, process.cwd(), ...self] : self
-  const res = spawnSync('/usr/bin/unshare', ['-m', '--propagation', 'private', ...inside], {
+  if (rootPath && FOREIGN) throw new Error(`${ROOT_VAR} and ${ARCH_VAR} together: not supported`)
+  const inside = rootPath
+    ? ['/bin/sh', ENTER_ROOT, rootPath, process.cwd(), ...self]
+    : FOREIGN
+      ? ['/bin/sh', ENTER_ARCH, QEMU_ARCH[TARGET_ARCH] ?? TARGET_ARCH, sysrootFor(TARGET_ARCH), ...self]
+      : self
+  const userns = FOREIGN ? ['--user', '--map-root-user'] : []
+  const res = spawnSync('/usr/bin/unshare', [...userns, '-m', '--propagation', 'private', ...inside], {
     stdio: 'inherit',
     env: { ...process.env, [MARK]: 'entered' },
   })

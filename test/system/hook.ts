@@ -4,15 +4,15 @@ enterPrivateMountNamespace()
 
 import { mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { join } from 'node:path'
 import { hookCommand, type HookIO } from '../../src/hook'
 import { procProbe } from '../../src/placement'
 import { parseMountinfo, readMountinfo } from '../../src/mountinfo'
 import { mountFakeDriver, unmountFakeDriver } from '../harness/fake-driver'
 import { processInOwnMountNamespace } from '../harness/processes'
 import { mountsUnder, scratchBundle, stateFor } from '../harness/scratch'
+import { EXE } from '../harness/target'
 
-const EXE = resolve('dist/nvidia-procfs-hook')
 mountFakeDriver()
 t.teardown(unmountFakeDriver)
 

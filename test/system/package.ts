@@ -1,6 +1,9 @@
 // The Debian package as an operator meets it: `npm run package`'s script
 // builds it; dpkg-deb shows what is in it; dpkg installs it into a scratch
 // root and removes it again; lintian (when installed) has nothing to say.
+// The arm64 one (`--arch all`) is the amd64 one but for its executable, the
+// arm64 build: dpkg-deb shows that, and dpkg --force-architecture installs it
+// into another scratch root and removes it without running it.
 // Then the README's quick start on this machine, in a private mount
 // namespace where the package's files are overlaid onto /usr (as `dpkg -i`
 // would put them): doctor, cdi patch, doctor again, and a container through
@@ -13,7 +16,7 @@ t.setTimeout(300_000)
 enterPrivateMountNamespace()
 
 import { execFileSync, spawnSync } from 'node:child_process'
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { closeSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { version } from '../../package.json'
@@ -30,6 +33,10 @@ import { detachUnder } from '../harness/scratch'
 
 const NAME = 'nvidia-procfs-hook'
 const DEB = `${NAME}_${version}_amd64.deb`
+const DEB_ARM64 = `${NAME}_${version}_arm64.deb`
+/** Each architecture's single executable, as build/targets.mjs puts it. */
+const EXE = `dist/${NAME}`
+const EXE_ARM64 = `dist/linux-arm64/${NAME}`
 const HOOKS_D = '/usr/share/containers/oci/hooks.d'
 const STAND_IN = resolve('test/harness/nvidia-hook-stand-in.mjs')
 const UNIT_DIR = '/usr/lib/systemd/system'
@@ -44,22 +51,41 @@ t.teardown(() => {
 const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { encoding: 'utf8', env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' } })
 
 const out = join(work, 'out')
-sh(process.execPath, ['build/deb.mjs', out])
+sh(process.execPath, ['build/deb.mjs', '--arch', 'all', out])
 const deb = join(out, DEB)
+const debArm64 = join(out, DEB_ARM64)
 const extracted = join(work, 'extracted')
 sh('dpkg-deb', ['-x', deb, extracted])
 
+/** An ELF file's magic and e_machine (bytes 18-19, little-endian): 0x3e x86-64, 0xb7 aarch64. */
+const elf = (file: string) => {
+  const fd = openSync(file, 'r')
+  try {
+    const head = Buffer.alloc(20)
+    readSync(fd, head, 0, head.length, 0)
+    return { magic: head.toString('latin1', 0, 4), machine: head.readUInt16LE(18) }
+  } finally {
+    closeSync(fd)
+  }
+}
+const sameBytes = (a: string, b: string) => readFileSync(a).equals(readFileSync(b))
+const filesUnder = (dir: string): string[] =>
+  readdirSync(dir, { withFileTypes: true }).flatMap(e => (e.isDirectory() ? filesUnder(join(dir, e.name)) : [join(dir, e.name)]))
+/** dpkg-deb -c's lines, split: mode, owner, size, date, time, ./path. */
+const contents = (pkg: string) =>
+  sh('dpkg-deb', ['-c', pkg])
+    .trim()
+    .split('\n')
+    .map(l => l.split(/\s+/))
+
 t.test('what the package holds', async t => {
-  t.same(readdirSync(out), [DEB], 'the .deb and nothing left beside it')
+  t.same(readdirSync(out).sort(), [DEB, DEB_ARM64].sort(), 'the two .deb files (amd64, arm64) and nothing left beside them')
   const info = sh('dpkg-deb', ['-I', deb])
   t.match(info, `Package: ${NAME}\n`)
   t.match(info, `Version: ${version}\n`)
   t.match(info, 'Architecture: amd64\n')
   t.match(info, /Depends: libatomic1, libc6 \(>= 2\.28\), libgcc-s1, libstdc\+\+6, mount\n/)
-  const listing = sh('dpkg-deb', ['-c', deb])
-    .trim()
-    .split('\n')
-    .map(l => l.split(/\s+/))
+  const listing = contents(deb)
   t.ok(listing.every(f => f[1] === 'root/root'), 'everything owned by root')
   const files = Object.fromEntries(listing.filter(f => !(f[0] as string).startsWith('d')).map(f => [(f[5] as string).slice(1), f[0]]))
   t.same(files, {
@@ -78,17 +104,77 @@ t.test('what the package holds', async t => {
   t.match(info, /^ +\d+ bytes, +\d+ lines +\* +prerm +#!\/bin\/sh$/m, 'prerm')
   t.match(info, /^ +\d+ bytes, +\d+ lines +\* +postrm +#!\/bin\/sh$/m, 'postrm')
   t.ok(listing.filter(f => (f[0] as string).startsWith('d')).every(f => f[0] === 'drwxr-xr-x'), 'directories 0755')
+  t.same(elf(join(extracted, 'usr/bin', NAME)), { magic: '\x7fELF', machine: 0x3e }, `/usr/bin/${NAME}: an x86-64 ELF (e_machine 0x3e)`)
+  t.ok(sameBytes(join(extracted, 'usr/bin', NAME), EXE), `byte for byte ${EXE}`)
+})
+
+t.test('the arm64 package: the amd64 one but for its executable', async t => {
+  const info = sh('dpkg-deb', ['-I', debArm64])
+  t.match(info, `Package: ${NAME}\n`, 'dpkg-deb -I: Package')
+  t.match(info, `Version: ${version}\n`, 'Version')
+  t.match(info, 'Architecture: arm64\n', 'Architecture: arm64')
+  const depends = (text: string) => /^ Depends: .*$/m.exec(text)?.[0]
+  t.ok(depends(info), 'a Depends line')
+  t.equal(depends(info), depends(sh('dpkg-deb', ['-I', deb])), "the amd64 one's Depends")
+  // Mode, owner and path of each entry (sizes and times differ).
+  const entries = (pkg: string) => contents(pkg).map(f => [f[0], f[1], f[5]].join(' '))
+  t.same(entries(debArm64), entries(deb), "dpkg-deb -c: the amd64 one's paths, modes and owners")
+
+  const control = join(work, 'control-amd64')
+  const controlArm64 = join(work, 'control-arm64')
+  sh('dpkg-deb', ['-e', deb, control])
+  sh('dpkg-deb', ['-e', debArm64, controlArm64])
+  t.same(readdirSync(controlArm64).sort(), ['control', 'postinst', 'postrm', 'prerm'], 'dpkg-deb -e: its control files')
+  t.same(readdirSync(control).sort(), readdirSync(controlArm64).sort(), "the amd64 one's")
+  for (const script of ['postinst', 'prerm', 'postrm']) {
+    t.equal(readFileSync(join(controlArm64, script), 'latin1'), readFileSync(join(control, script), 'latin1'), `${script}: byte for byte the amd64 one's`)
+    t.equal(lstatSync(join(controlArm64, script)).mode & 0o7777, 0o755, `${script}: 0755`)
+  }
+  // Installed-Size is the executable's: the rest of the control file is the amd64 one's.
+  const controlFile = (dir: string) => readFileSync(join(dir, 'control'), 'utf8').replace(/^Installed-Size: \d+\n/m, '')
+  t.equal(controlFile(controlArm64), controlFile(control).replace('\nArchitecture: amd64\n', '\nArchitecture: arm64\n'), "control: the amd64 one's but Architecture (and Installed-Size)")
+
+  const extractedArm64 = join(work, 'extracted-arm64')
+  sh('dpkg-deb', ['-x', debArm64, extractedArm64])
+  t.teardown(() => rmSync(extractedArm64, { recursive: true, force: true }))
+  const files = filesUnder(extracted).map(f => f.slice(extracted.length)).sort()
+  t.same(filesUnder(extractedArm64).map(f => f.slice(extractedArm64.length)).sort(), files, 'dpkg-deb -x: the same files')
+  const binary = join(extractedArm64, 'usr/bin', NAME)
+  t.same(elf(binary), { magic: '\x7fELF', machine: 0xb7 }, `/usr/bin/${NAME}: an aarch64 ELF (e_machine 0xb7)`)
+  t.ok(sameBytes(binary, EXE_ARM64), `byte for byte ${EXE_ARM64}`)
+  // changelog.Debian.gz carries the time of its build.
+  for (const file of files.filter(f => f !== `/usr/bin/${NAME}` && f !== `/usr/share/doc/${NAME}/changelog.Debian.gz`)) {
+    t.ok(sameBytes(join(extractedArm64, file), join(extracted, file)), `${file}: the amd64 one's`)
+  }
 })
 
 const root = join(work, 'root')
+const rootArm64 = join(work, 'root-arm64')
+/** A fresh dpkg database in `dir`, and dpkg for that root. */
+const scratchDpkg = (dir: string) => {
+  for (const d of ['info', 'updates', 'triggers']) mkdirSync(join(dir, 'var/lib/dpkg', d), { recursive: true })
+  writeFileSync(join(dir, 'var/lib/dpkg/status'), '')
+  // --force-depends: the scratch root has no libc6; the libraries come from this machine.
+  return (...args: string[]) => sh('dpkg', ['--root', dir, '--force-not-root', '--force-script-chrootless', '--force-depends', ...args])
+}
+/** `ls -l`'s rwx string. */
+const perms = (dir: boolean, mode: number) => (dir ? 'd' : '-') + [...'rwxrwxrwx'].map((c, i) => (mode & (0o400 >> i) ? c : '-')).join('')
+/** Every path under `top` but dpkg's database, with its rwx string. */
+const modesUnder = (top: string, dir = top): [string, string][] =>
+  readdirSync(dir, { withFileTypes: true }).flatMap(e => {
+    const path = join(dir, e.name)
+    if (path.startsWith(join(top, 'var/lib/dpkg'))) return []
+    const st = lstatSync(path)
+    return [[path.slice(top.length), perms(st.isDirectory(), st.mode)] as [string, string], ...(e.isDirectory() ? modesUnder(top, path) : [])]
+  })
+/** What the amd64 install put in its scratch root (dpkg -L, and every path with its mode), for the arm64 one's. */
+let installedAmd64: { listed: string; modes: Record<string, string> } | undefined
 
 t.test('dpkg installs it into a scratch root, and removes it', async t => {
-  for (const d of ['info', 'updates', 'triggers']) mkdirSync(join(root, 'var/lib/dpkg', d), { recursive: true })
-  writeFileSync(join(root, 'var/lib/dpkg/status'), '')
-  // --force-depends: the scratch root has no libc6; the libraries come from this machine.
-  const dpkg = (...args: string[]) => sh('dpkg', ['--root', root, '--force-not-root', '--force-script-chrootless', '--force-depends', ...args])
+  const dpkg = scratchDpkg(root)
   dpkg('-i', deb)
   t.match(dpkg('-s', NAME), /^Status: install ok installed$/m)
+  installedAmd64 = { listed: dpkg('-L', NAME), modes: Object.fromEntries(modesUnder(root)) }
   t.same(dpkg('-L', NAME).trim().split('\n').filter(p => !existsSync(join(root, p))), [], 'every path dpkg lists is there')
   const installed = join(root, 'usr/bin', NAME)
   t.match(sh(installed, ['--version']), new RegExp(`^${NAME} ${version} \\(node v\\d+\\.`))
@@ -110,6 +196,26 @@ t.test('dpkg installs it into a scratch root, and removes it', async t => {
   t.notOk(existsSync(installed), 'removed')
   t.notOk(existsSync(join(root, HOOKS_D, `${NAME}.json`)))
   t.notOk(existsSync(join(root, UNIT_DIR, WATCH_UNIT)), 'the units too')
+})
+
+t.test('dpkg --force-architecture installs the arm64 one into another scratch root, as the amd64 one, and removes it', async t => {
+  const dpkg = scratchDpkg(rootArm64)
+  // This machine's dpkg is amd64's. The maintainer scripts run (chrootless)
+  // but leave the aarch64 executable alone: with DPKG_ROOT set postinst does
+  // nothing, and prerm runs the executable only on CDI spec directories,
+  // which the scratch root has none of.
+  dpkg('--force-architecture', '-i', debArm64)
+  const status = dpkg('-s', NAME)
+  t.match(status, /^Status: install ok installed$/m, 'dpkg -s: installed')
+  t.match(status, /^Architecture: arm64$/m, 'as arm64')
+  t.ok(installedAmd64, 'the amd64 install went first')
+  t.equal(dpkg('-L', NAME), installedAmd64?.listed, "dpkg -L: the amd64 install's paths")
+  t.same(Object.fromEntries(modesUnder(rootArm64)), installedAmd64?.modes, "every path in the root, with its mode: the amd64 install's")
+  t.ok(sameBytes(join(rootArm64, 'usr/bin', NAME), EXE_ARM64), `/usr/bin/${NAME}: byte for byte ${EXE_ARM64}`)
+
+  dpkg('-r', NAME)
+  t.notMatch(dpkg('-s', NAME), /^Status: install ok installed$/m, 'no longer installed')
+  t.same(filesUnder(rootArm64).filter(f => !f.startsWith(join(rootArm64, 'var/lib/dpkg/'))), [], 'no file left but the dpkg database')
 })
 
 const noLintian = spawnSync('/usr/bin/lintian', ['--version']).error

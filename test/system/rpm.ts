@@ -1,10 +1,13 @@
 // The .rpm (build/rpm.mjs, run by `npm run package`) as far as Debian's rpm
 // tools can show it: what it holds and needs, its scriptlets, an install
-// into a scratch root and an erase that leaves nothing. Then the scriptlets'
-// bodies, in a private mount namespace where systemd "runs" the host
-// (/run/systemd/system) and /usr/bin/nvidia-procfs-hook and systemctl are
-// stand-ins that log their calls: they do what the .deb's maintainer
-// scripts do (test/system/package.ts).
+// into a scratch root and an erase that leaves nothing. The aarch64 one
+// (`--arch all`) is the x86_64 one but for its executable, the arm64 build:
+// it installs with --ignorearch, its executable never run (the scriptlets
+// are off). Then the scriptlets' bodies, in a private mount namespace where
+// systemd "runs" the host (/run/systemd/system) and
+// /usr/bin/nvidia-procfs-hook and systemctl are stand-ins that log their
+// calls: they do what the .deb's maintainer scripts do
+// (test/system/package.ts).
 import t from 'tap'
 import { enterPrivateMountNamespace } from '../harness/private-ns'
 // Before the re-run, or tap's 30 s kills the outer process on a slow machine.
@@ -12,7 +15,7 @@ t.setTimeout(120_000)
 enterPrivateMountNamespace()
 
 import { execFileSync, spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { closeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { version } from '../../package.json'
@@ -21,6 +24,10 @@ import { detachUnder } from '../harness/scratch'
 
 const NAME = 'nvidia-procfs-hook'
 const RPM = `${NAME}-${version}-1.x86_64.rpm`
+const RPM_ARM64 = `${NAME}-${version}-1.aarch64.rpm`
+/** Each architecture's single executable, as build/targets.mjs puts it. */
+const EXE = `dist/${NAME}`
+const EXE_ARM64 = `dist/linux-arm64/${NAME}`
 const UNIT_DIR = '/usr/lib/systemd/system'
 const WATCH_UNIT = `${NAME}-cdi-watch.service`
 const DROP_IN_DIR = `${UNIT_DIR}/nvidia-cdi-refresh.service.d`
@@ -38,9 +45,54 @@ const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { encoding: 
 
 const out = join(work, 'out')
 // Without tap's NODE_OPTIONS: build code is not what the suite's coverage is about.
-sh('/usr/bin/env', ['-u', 'NODE_OPTIONS', process.execPath, 'build/rpm.mjs', out])
+sh('/usr/bin/env', ['-u', 'NODE_OPTIONS', process.execPath, 'build/rpm.mjs', '--arch', 'all', out])
 const rpm = join(out, RPM)
-const query = (...args: string[]) => sh('/usr/bin/rpm', ['-qp', ...args, rpm])
+const rpmArm64 = join(out, RPM_ARM64)
+/** `rpm -qp ARGS` of one package file. */
+const queryOf =
+  (pkg: string) =>
+  (...args: string[]) =>
+    sh('/usr/bin/rpm', ['-qp', ...args, pkg])
+const query = queryOf(rpm)
+const queryArm64 = queryOf(rpmArm64)
+const LISTING_FORMAT = '[%{FILEMODES:perms} %{FILEUSERNAME}:%{FILEGROUPNAME} %{FILENAMES}\n]'
+
+/** An ELF file's magic and e_machine (bytes 18-19, little-endian): 0x3e x86-64, 0xb7 aarch64. */
+const elf = (file: string) => {
+  const fd = openSync(file, 'r')
+  try {
+    const head = Buffer.alloc(20)
+    readSync(fd, head, 0, head.length, 0)
+    return { magic: head.toString('latin1', 0, 4), machine: head.readUInt16LE(18) }
+  } finally {
+    closeSync(fd)
+  }
+}
+const sameBytes = (a: string, b: string) => readFileSync(a).equals(readFileSync(b))
+const filesUnder = (dir: string): string[] =>
+  readdirSync(dir, { withFileTypes: true }).flatMap(e => (e.isDirectory() ? filesUnder(join(dir, e.name)) : [join(dir, e.name)]))
+
+/**
+ * Unpacks `pkg`'s payload into `dir` (made here). rpm2archive (Debian's rpm,
+ * as rpm2cpio is) writes it as a tar for tar to unpack: cpio is not among the
+ * Debian packages the tests install (build/debian-deps.mjs).
+ */
+const unpack = (pkg: string, dir: string) => {
+  const tar = `${dir}.tar`
+  const input = openSync(pkg, 'r')
+  const output = openSync(tar, 'w')
+  try {
+    const res = spawnSync('/usr/bin/rpm2archive', ['--nocompression', '-'], { stdio: [input, output, 'pipe'], encoding: 'utf8', env: ENV })
+    if (res.status !== 0) throw new Error(`rpm2archive ${pkg}: ${res.stderr || res.error?.message}`)
+  } finally {
+    closeSync(input)
+    closeSync(output)
+  }
+  mkdirSync(dir)
+  sh('/bin/tar', ['-xf', tar, '-C', dir])
+  rmSync(tar)
+  return dir
+}
 
 // Every path, as installed: mode (rpm's %{FILEMODES:perms}), and for files their source here.
 const EXPECTED: Record<string, string> = {
@@ -56,10 +108,11 @@ const EXPECTED: Record<string, string> = {
 }
 
 t.test('what the package holds and needs', async t => {
-  t.same(readdirSync(out), [RPM], 'the .rpm and nothing left beside it')
+  t.same(readdirSync(out).sort(), [RPM, RPM_ARM64].sort(), 'the two .rpm files (x86_64, aarch64) and nothing left beside them')
   t.same(readdirSync(tmpdir()).filter(f => f.startsWith('nph-rpmbuild-')), [], 'no _topdir left behind')
   t.same(query('-l').trim().split('\n'), Object.keys(EXPECTED).sort(), 'rpm -qlp: exactly these paths')
-  const listing = query('--qf', '[%{FILEMODES:perms} %{FILEUSERNAME}:%{FILEGROUPNAME} %{FILENAMES}\n]').trim().split('\n')
+  t.equal(query('--qf', '%{ARCH}'), 'x86_64', 'ARCH x86_64')
+  const listing = query('--qf', LISTING_FORMAT).trim().split('\n')
   t.same(Object.fromEntries(listing.map(l => [l.split(' ')[2], l.split(' ')[0]])), EXPECTED, 'modes as in the .deb')
   t.ok(listing.every(l => l.split(' ')[1] === 'root:root'), 'everything owned by root')
   const info = query('-i')
@@ -73,18 +126,57 @@ t.test('what the package holds and needs', async t => {
   t.notMatch(scripts, /preinstall|posttrans|pretrans/, 'no others')
 })
 
+t.test('the aarch64 package: the x86_64 one but for its executable', async t => {
+  t.equal(queryArm64('--qf', '%{ARCH}'), 'aarch64', 'ARCH aarch64')
+  const info = queryArm64('-i')
+  for (const field of [`Name        : ${NAME}`, `Version     : ${version}`, 'Release     : 1', 'Architecture: aarch64', 'License     : Apache-2.0']) t.match(info, `${field}\n`)
+  t.equal(queryArm64('--requires'), query('--requires'), 'the same Requires')
+  const listing = queryArm64('--qf', LISTING_FORMAT)
+  t.equal(listing, query('--qf', LISTING_FORMAT), 'the same paths, modes and owners')
+  t.same(Object.fromEntries(listing.trim().split('\n').map(l => [l.split(' ')[2], l.split(' ')[0]])), EXPECTED, 'modes as in the .deb')
+  t.equal(queryArm64('--scripts'), query('--scripts'), 'the same scriptlets')
+
+  const payload = unpack(rpm, join(work, 'payload-x86_64'))
+  const payloadArm64 = unpack(rpmArm64, join(work, 'payload-aarch64'))
+  t.teardown(() => {
+    rmSync(payload, { recursive: true, force: true })
+    rmSync(payloadArm64, { recursive: true, force: true })
+  })
+  const files = filesUnder(payload).map(f => f.slice(payload.length)).sort()
+  t.same(filesUnder(payloadArm64).map(f => f.slice(payloadArm64.length)).sort(), files, 'rpm2archive: the same files in the payload')
+  t.same(elf(join(payloadArm64, 'usr/bin', NAME)), { magic: '\x7fELF', machine: 0xb7 }, `aarch64's /usr/bin/${NAME}: an aarch64 ELF (e_machine 0xb7)`)
+  t.ok(sameBytes(join(payloadArm64, 'usr/bin', NAME), EXE_ARM64), `byte for byte ${EXE_ARM64}`)
+  t.same(elf(join(payload, 'usr/bin', NAME)), { magic: '\x7fELF', machine: 0x3e }, `x86_64's /usr/bin/${NAME}: an x86-64 ELF (e_machine 0x3e)`)
+  t.ok(sameBytes(join(payload, 'usr/bin', NAME), EXE), `byte for byte ${EXE}`)
+  for (const file of files.filter(f => f !== `/usr/bin/${NAME}`)) t.ok(sameBytes(join(payloadArm64, file), join(payload, file)), `${file}: the x86_64 package's`)
+})
+
 const root = join(work, 'root')
+const rootArm64 = join(work, 'root-aarch64')
 // Debian's rpm keeps its database under ~/.rpmdb; an RPM-based system's is /var/lib/rpm.
-const inRoot = (...args: string[]) => sh('/usr/bin/rpm', ['--root', root, '--dbpath', '/var/lib/rpm', ...args])
+const rpmIn =
+  (dir: string) =>
+  (...args: string[]) =>
+    sh('/usr/bin/rpm', ['--root', dir, '--dbpath', '/var/lib/rpm', ...args])
+const inRoot = rpmIn(root)
 /** `ls -l`'s (and rpm's) rwx string. */
 const perms = (dir: boolean, mode: number) => (dir ? 'd' : '-') + [...'rwxrwxrwx'].map((c, i) => (mode & (0o400 >> i) ? c : '-')).join('')
-const filesUnder = (dir: string): string[] =>
-  readdirSync(dir, { withFileTypes: true }).flatMap(e => (e.isDirectory() ? filesUnder(join(dir, e.name)) : [join(dir, e.name)]))
+/** Every path under `top` but the rpm database, with its rwx string. */
+const modesUnder = (top: string, dir = top): [string, string][] =>
+  readdirSync(dir, { withFileTypes: true }).flatMap(e => {
+    const path = join(dir, e.name)
+    if (path.startsWith(join(top, 'var/lib/rpm'))) return []
+    const st = lstatSync(path)
+    return [[path.slice(top.length), perms(st.isDirectory(), st.mode)] as [string, string], ...(e.isDirectory() ? modesUnder(top, path) : [])]
+  })
+/** What the x86_64 install put in its scratch root (rpm -ql, and every path with its mode), for the aarch64 one's. */
+let installedX64: { listed: string; modes: Record<string, string> } | undefined
 
 t.test('rpm installs it into a scratch root, and erases it', async t => {
   mkdirSync(root)
   inRoot('--nodeps', '--noscripts', '-i', rpm)
   t.match(inRoot('-q', NAME), `${NAME}-${version}-1.x86_64`)
+  installedX64 = { listed: inRoot('-ql', NAME), modes: Object.fromEntries(modesUnder(root)) }
   for (const [path, mode] of Object.entries(EXPECTED)) {
     const st = statSync(join(root, path))
     t.equal(perms(st.isDirectory(), st.mode), mode, `${path} ${mode}`)
@@ -100,6 +192,22 @@ t.test('rpm installs it into a scratch root, and erases it', async t => {
   t.equal(spawnSync('/usr/bin/rpm', ['--root', root, '--dbpath', '/var/lib/rpm', '-q', NAME]).status, 1, 'rpm -q: not installed')
   t.same(filesUnder(root).filter(f => !f.startsWith(join(root, 'var/lib/rpm/'))), [], 'no file left but the rpm database')
   for (const dir of [DOC_DIR, DROP_IN_DIR]) t.notOk(existsSync(join(root, dir)), `${dir}: its own directories go too`)
+})
+
+t.test('rpm --ignorearch installs the aarch64 one into another scratch root, as the x86_64 one, and erases it', async t => {
+  mkdirSync(rootArm64)
+  const inRootArm64 = rpmIn(rootArm64)
+  // The scriptlets are off (--noscripts): nothing runs the aarch64 executable here.
+  inRootArm64('--nodeps', '--noscripts', '--ignorearch', '-i', rpmArm64)
+  t.equal(inRootArm64('-q', '--qf', '%{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}', NAME), `${NAME}-${version}-1.aarch64`)
+  t.ok(installedX64, 'the x86_64 install went first')
+  t.equal(inRootArm64('-ql', NAME), installedX64?.listed, "rpm -ql: the x86_64 install's paths")
+  t.same(Object.fromEntries(modesUnder(rootArm64)), installedX64?.modes, "every path in the root, with its mode: the x86_64 install's")
+  t.ok(sameBytes(join(rootArm64, 'usr/bin', NAME), EXE_ARM64), `/usr/bin/${NAME}: byte for byte ${EXE_ARM64}`)
+
+  inRootArm64('--nodeps', '--noscripts', '-e', NAME)
+  t.equal(spawnSync('/usr/bin/rpm', ['--root', rootArm64, '--dbpath', '/var/lib/rpm', '-q', NAME]).status, 1, 'rpm -q: not installed')
+  t.same(filesUnder(rootArm64).filter(f => !f.startsWith(join(rootArm64, 'var/lib/rpm/'))), [], 'no file left but the rpm database')
 })
 
 let layers = 0
