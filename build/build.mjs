@@ -5,12 +5,12 @@
 // this machine's) chooses which; build/targets.mjs says where each goes.
 import { build } from 'esbuild'
 import { execFileSync } from 'node:child_process'
-import { chmodSync, copyFileSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, copyFileSync, linkSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { ensureDebianPackages } from './debian-deps.mjs'
 import { baseNode as fetchBaseNode } from './node-base.mjs'
-import { crossPackages, executablePath, runnerFor, targetArches, TARGETS } from './targets.mjs'
+import { crossPackages, executablePath, HOST_EXECUTABLE, runnerFor, targetArches, TARGETS } from './targets.mjs'
 
 const fail = message => {
   console.error(`nvidia-procfs-hook: ${message}`)
@@ -95,6 +95,10 @@ for (const arch of arches) {
   execFileSync(cmd, args, { stdio: ['ignore', 'inherit', 'inherit'] })
   // A rename, so a run of the previous executable in progress is not disturbed.
   renameSync(join(work, 'nvidia-procfs-hook'), output)
+  if (arch === process.arch) {
+    linkSync(output, join(work, 'host'))
+    renameSync(join(work, 'host'), HOST_EXECUTABLE)
+  }
   rmSync(work, { recursive: true, force: true })
   console.log(`built ${output} (${arch}, ${(statSync(output).size / 1e6).toFixed(1)} MB)`)
 }

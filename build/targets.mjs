@@ -1,7 +1,8 @@
 // The architectures the single executable and the packages are built for,
-// and where each one's build output lies. This machine's own executable is
-// dist/nvidia-procfs-hook (what the suites, the demo and `install` use);
-// another architecture's is dist/linux-<arch>/nvidia-procfs-hook. Both are
+// and where each one's build output lies: dist/linux-<Debian arch>/
+// nvidia-procfs-hook (amd64, arm64: OCI's names too, so the Containerfile
+// picks one by TARGETARCH), and dist/nvidia-procfs-hook, a hard link to this
+// machine's (what the suites, the demo and `install` use). Both are
 // built here: a foreign Node runs under Debian's qemu-user-static, with its
 // libraries from a sysroot that mmdebstrap extracts from Debian's packages.
 import { spawnSync } from 'node:child_process'
@@ -28,7 +29,10 @@ export const targetArches = (arg = process.arch) => {
 }
 
 /** Where `npm run build` puts the single executable for `arch` (absolute). */
-export const executablePath = arch => resolve(arch === process.arch ? join('dist', NAME) : join('dist', `linux-${arch}`, NAME))
+export const executablePath = arch => resolve('dist', `linux-${TARGETS[arch].deb}`, NAME)
+
+/** This machine's single executable (absolute): a hard link to executablePath(process.arch). */
+export const HOST_EXECUTABLE = resolve('dist', NAME)
 
 /** The Debian packages that building for `arch` needs on this machine besides build/debian-deps.mjs's. */
 export const crossPackages = arch => (arch === process.arch ? [] : ['qemu-user-static', 'mmdebstrap', TARGETS[arch].binutils])

@@ -13,8 +13,11 @@ export const TARGET_ARCH = process.env[ARCH_VAR] || process.arch
 /** Whether the executable under test is another architecture's, run by qemu-user. */
 export const FOREIGN = TARGET_ARCH !== process.arch
 
-/** Where build/targets.mjs puts each architecture's single executable. */
-export const EXE = resolve(FOREIGN ? `dist/linux-${TARGET_ARCH}/nvidia-procfs-hook` : 'dist/nvidia-procfs-hook')
+/** Debian's (and OCI's) name for each architecture: build/targets.mjs's dist/linux-<it>/. */
+export const DEB_ARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64' }
+
+/** Where build/targets.mjs puts each architecture's single executable (this machine's: also dist/nvidia-procfs-hook). */
+export const EXE = resolve(FOREIGN ? `dist/linux-${DEB_ARCH[TARGET_ARCH]}/nvidia-procfs-hook` : 'dist/nvidia-procfs-hook')
 
 const CACHE = resolve('node_modules/.cache/nvidia-procfs-hook')
 

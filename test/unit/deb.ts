@@ -2,6 +2,7 @@ import t from 'tap'
 import { spawnSync } from 'node:child_process'
 import { readdirSync } from 'node:fs'
 import { resolve } from 'node:path'
+import { DEB_ARCH } from '../harness/target'
 
 // build/deb.mjs's refusals; test/system/package.ts builds and checks a real package.
 const DEB_SCRIPT = resolve('build/deb.mjs')
@@ -12,14 +13,14 @@ t.test('refuses to package before the executable is built', async t => {
   for (const out of [[], [`${dir}/out`]]) {
     const res = run(dir, out)
     t.equal(res.status, 1)
-    t.equal(res.stderr, `${dir}/dist/nvidia-procfs-hook does not exist: run npm run build first\n`, out.length ? 'out dir given' : 'default out dir')
+    t.equal(res.stderr, `${dir}/dist/linux-${DEB_ARCH[process.arch]}/nvidia-procfs-hook does not exist: run npm run build first\n`, out.length ? 'out dir given' : 'default out dir')
   }
 })
 
 t.test('refuses a man page that names another version', async t => {
   const dir = t.testdir({
     'package.json': JSON.stringify({ version: '9.9.9' }),
-    dist: { 'nvidia-procfs-hook': 'not really an executable' },
+    dist: { [`linux-${DEB_ARCH[process.arch]}`]: { 'nvidia-procfs-hook': 'not really an executable' } },
     man: { 'nvidia-procfs-hook.1': '.TH NVIDIA-PROCFS-HOOK 1 "2026-11-26" "nvidia-procfs-hook 0.1.0"\n' },
   })
   const res = run(dir)
@@ -29,14 +30,14 @@ t.test('refuses a man page that names another version', async t => {
 
 t.test('--arch: an unknown one is named; a foreign one not built says how to build it', async t => {
   for (const script of [DEB_SCRIPT, resolve('build/rpm.mjs')]) {
-    const dir = t.testdir({ 'package.json': JSON.stringify({ version: '9.9.9' }), dist: { 'nvidia-procfs-hook': 'built for this machine' } })
+    const dir = t.testdir({ 'package.json': JSON.stringify({ version: '9.9.9' }), dist: { [`linux-${DEB_ARCH[process.arch]}`]: { 'nvidia-procfs-hook': 'built for this machine' } } })
     const unknown = spawnSync(process.execPath, [script, '--arch', 'riscv64'], { cwd: dir, encoding: 'utf8' })
     t.equal(unknown.status, 1)
     t.equal(unknown.stderr, 'nvidia-procfs-hook: --arch riscv64: not one of x64, arm64, all\n', script)
     const foreign = process.arch === 'x64' ? 'arm64' : 'x64'
     const all = spawnSync(process.execPath, [script, '--arch', 'all'], { cwd: dir, encoding: 'utf8' })
     t.equal(all.status, 1)
-    t.equal(all.stderr, `${dir}/dist/linux-${foreign}/nvidia-procfs-hook does not exist: run node build/build.mjs --arch ${foreign} first\n`, script)
+    t.equal(all.stderr, `${dir}/dist/linux-${DEB_ARCH[foreign]}/nvidia-procfs-hook does not exist: run node build/build.mjs --arch ${foreign} first\n`, script)
     t.same(readdirSync(dir).sort(), ['dist', 'package.json'], 'nothing written')
   }
 })

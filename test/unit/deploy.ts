@@ -178,7 +178,7 @@ t.test('least privilege', async t => {
 
 t.test('the commands are ours and agree with each other and the image', async t => {
   const containerfile = readFileSync(join(DEPLOY, 'Containerfile'), 'utf8')
-  const copied = /^COPY dist\/nvidia-procfs-hook (\S+)$/m.exec(containerfile)?.[1]
+  const copied = /^COPY dist\/linux-\$\{TARGETARCH\}\/nvidia-procfs-hook (\S+)$/m.exec(containerfile)?.[1]
   t.equal(copied, '/usr/local/bin/nvidia-procfs-hook')
   t.match(containerfile, `ENTRYPOINT ["${copied}"]`)
   for (const c of all) {
