@@ -8,50 +8,20 @@
 // the spec it writes. prerm stops the watcher and reverts the specs before
 // the binary goes: an entry naming a missing binary fails every GPU container.
 import { execFileSync } from 'node:child_process'
-import { chmodSync, copyFileSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { dirname, join, resolve } from 'node:path'
-import { parseArgs } from 'node:util'
-import { gzipSync } from 'node:zlib'
-import { executablePath, NAME, targetArches, TARGETS } from './targets.mjs'
+import { chmodSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import { gzip, packagingInputs, stager } from './package-inputs.mjs'
+import { executablePath, NAME, TARGETS } from './targets.mjs'
 
 const MAINTAINER = 'nvidia-procfs-hook maintainers <maintainers@users.noreply.r-seed-b8cb3690.example>'
-const { version } = JSON.parse(readFileSync('package.json', 'utf8'))
-let arches, positionals
-try {
-  ;({ positionals, values: { arch: arches } } = parseArgs({ allowPositionals: true, options: { arch: { type: 'string' } } }))
-  arches = targetArches(arches)
-} catch (er) {
-  console.error(`nvidia-procfs-hook: ${er.message}`)
-  process.exit(1)
-}
-const out = resolve(positionals[0] ?? 'dist')
-for (const arch of arches) {
-  const executable = executablePath(arch)
-  if (!statSync(executable, { throwIfNoEntry: false })?.isFile()) {
-    console.error(`${executable} does not exist: run ${arch === process.arch ? 'npm run build' : `node build/build.mjs --arch ${arch}`} first`)
-    process.exit(1)
-  }
-}
-const man = readFileSync(`man/${NAME}.1`, 'utf8')
-if (!man.includes(`"${NAME} ${version}"`)) {
-  console.error(`man/${NAME}.1: its .TH line does not name version ${version}`)
-  process.exit(1)
-}
+const { arches, out, version, man } = packagingInputs()
 
 /** Builds the .deb for `arch` (build/targets.mjs) into `out`. */
 const buildDeb = arch => {
   const deb = join(out, `${NAME}_${version}_${TARGETS[arch].deb}.deb`)
   const root = join(out, `.deb-root.${process.pid}`)
   rmSync(root, { recursive: true, force: true })
-  const put = (path, data, mode = 0o644) => {
-    const file = join(root, path)
-    mkdirSync(dirname(file), { recursive: true })
-    if (typeof data === 'string' || Buffer.isBuffer(data)) writeFileSync(file, data)
-    else copyFileSync(data.from, file)
-    chmodSync(file, mode)
-  }
-  // zlib's gzip header carries no file name and no time: equal input, equal bytes.
-  const gzip = text => gzipSync(text, { level: 9 })
+  const put = stager(root)
 
   put(`usr/bin/${NAME}`, { from: executablePath(arch) }, 0o755)
   put(`usr/share/containers/oci/hooks.d/${NAME}.json`, { from: `hooks.d/${NAME}.json` })

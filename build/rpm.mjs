@@ -9,35 +9,13 @@
 // executable is Node with the bundle appended: stripping it breaks it), and
 // the payload is gzip -1, so the build takes seconds.
 import { execFileSync, spawnSync } from 'node:child_process'
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { dirname, join, resolve } from 'node:path'
-import { parseArgs } from 'node:util'
-import { gzipSync } from 'node:zlib'
-import { executablePath, NAME, targetArches, TARGETS } from './targets.mjs'
+import { join } from 'node:path'
+import { gzip, packagingInputs, stager } from './package-inputs.mjs'
+import { executablePath, NAME, TARGETS } from './targets.mjs'
 
-const { version } = JSON.parse(readFileSync('package.json', 'utf8'))
-let arches, positionals
-try {
-  ;({ positionals, values: { arch: arches } } = parseArgs({ allowPositionals: true, options: { arch: { type: 'string' } } }))
-  arches = targetArches(arches)
-} catch (er) {
-  console.error(`nvidia-procfs-hook: ${er.message}`)
-  process.exit(1)
-}
-const out = resolve(positionals[0] ?? 'dist')
-for (const arch of arches) {
-  const executable = executablePath(arch)
-  if (!statSync(executable, { throwIfNoEntry: false })?.isFile()) {
-    console.error(`${executable} does not exist: run ${arch === process.arch ? 'npm run build' : `node build/build.mjs --arch ${arch}`} first`)
-    process.exit(1)
-  }
-}
-const man = readFileSync(`man/${NAME}.1`, 'utf8')
-if (!man.includes(`"${NAME} ${version}"`)) {
-  console.error(`man/${NAME}.1: its .TH line does not name version ${version}`)
-  process.exit(1)
-}
+const { arches, out, version, man } = packagingInputs()
 if (spawnSync('rpmbuild', ['--version'], { stdio: 'ignore' }).status !== 0) {
   console.error('rpmbuild is not installed: apt-get install rpm (Debian), dnf install rpm-build (Fedora)')
   process.exit(1)
@@ -50,15 +28,7 @@ const buildRpm = arch => {
   try {
     // What %install copies into the buildroot, laid out as installed.
     const stage = join(top, 'stage')
-    const put = (path, data, mode = 0o644) => {
-      const file = join(stage, path)
-      mkdirSync(dirname(file), { recursive: true })
-      if (typeof data === 'string' || Buffer.isBuffer(data)) writeFileSync(file, data)
-      else copyFileSync(data.from, file)
-      chmodSync(file, mode)
-    }
-    // zlib's gzip header carries no file name and no time: equal input, equal bytes.
-    const gzip = text => gzipSync(text, { level: 9 })
+    const put = stager(stage)
     const WATCH_UNIT = `${NAME}-cdi-watch.service`
     const REFRESH_DROP_IN_DIR = 'nvidia-cdi-refresh.service.d'
     const REFRESH_DROP_IN = `${REFRESH_DROP_IN_DIR}/${NAME}.conf`

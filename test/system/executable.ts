@@ -7,11 +7,12 @@ import { enterPrivateMountNamespace } from '../harness/private-ns'
 enterPrivateMountNamespace()
 
 import { spawnSync, type SpawnSyncOptions } from 'node:child_process'
-import { chmodSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, closeSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { version } from '../../package.json'
 import { readMountinfo } from '../../src/mountinfo'
 import { FAKE_PARAMS, mountFakeDriver, unmountFakeDriver } from '../harness/fake-driver'
+import { elfHeader } from '../harness/file-checks'
 import { scratchBundle, stateFor } from '../harness/scratch'
 import { BASE_NODE, ELF_MACHINE, EXE, TARGET_ARCH } from '../harness/target'
 
@@ -44,12 +45,9 @@ const markerScript = (dir: string) => {
 }
 
 t.test('a single executable on the pinned Node, within size', async t => {
-  const fd = openSync(EXE, 'r')
-  const head = Buffer.alloc(20)
-  readSync(fd, head, 0, 20, 0)
-  closeSync(fd)
-  t.same(head.subarray(0, 4), Buffer.from('\x7fELF', 'latin1'), 'an ELF binary, not a launcher script')
-  t.equal(head.readUInt16LE(18), ELF_MACHINE[TARGET_ARCH], `built for ${TARGET_ARCH} (e_machine)`)
+  const elf = elfHeader(EXE)
+  t.equal(elf.magic, '\x7fELF', 'an ELF binary, not a launcher script')
+  t.equal(elf.machine, ELF_MACHINE[TARGET_ARCH], `built for ${TARGET_ARCH} (e_machine)`)
   t.ok(statSync(EXE).size <= 120e6, `${statSync(EXE).size} bytes <= 120 MB`)
   const basePkg = JSON.parse(readFileSync(join(dirname(BASE_NODE), '../package.json'), 'utf8')) as { version: string }
   t.equal(Number(basePkg.version.split('.')[0]), NODE_MAJOR)

@@ -16,7 +16,7 @@ t.setTimeout(300_000)
 enterPrivateMountNamespace()
 
 import { execFileSync, spawnSync } from 'node:child_process'
-import { closeSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { version } from '../../package.json'
@@ -27,6 +27,7 @@ import { INSTALL_USAGE } from '../../src/install'
 import { isNvidiaHook, isOurHook } from '../../src/registration'
 import { writeBusyboxRootfs } from '../harness/busybox-rootfs'
 import { setSpecDir } from '../harness/cdi-dirs'
+import { elfHeader, filesUnder, modesUnder, sameBytes } from '../harness/file-checks'
 import { mountFakeDriver, unmountFakeDriver } from '../harness/fake-driver'
 import { configCapture, hideHybridCgroup2, podman } from '../harness/podman'
 import { detachUnder } from '../harness/scratch'
@@ -57,20 +58,6 @@ const debArm64 = join(out, DEB_ARM64)
 const extracted = join(work, 'extracted')
 sh('dpkg-deb', ['-x', deb, extracted])
 
-/** An ELF file's magic and e_machine (bytes 18-19, little-endian): 0x3e x86-64, 0xb7 aarch64. */
-const elf = (file: string) => {
-  const fd = openSync(file, 'r')
-  try {
-    const head = Buffer.alloc(20)
-    readSync(fd, head, 0, head.length, 0)
-    return { magic: head.toString('latin1', 0, 4), machine: head.readUInt16LE(18) }
-  } finally {
-    closeSync(fd)
-  }
-}
-const sameBytes = (a: string, b: string) => readFileSync(a).equals(readFileSync(b))
-const filesUnder = (dir: string): string[] =>
-  readdirSync(dir, { withFileTypes: true }).flatMap(e => (e.isDirectory() ? filesUnder(join(dir, e.name)) : [join(dir, e.name)]))
 /** dpkg-deb -c's lines, split: mode, owner, size, date, time, ./path. */
 const contents = (pkg: string) =>
   sh('dpkg-deb', ['-c', pkg])
@@ -104,7 +91,7 @@ t.test('what the package holds', async t => {
   t.match(info, /^ +\d+ bytes, +\d+ lines +\* +prerm +#!\/bin\/sh$/m, 'prerm')
   t.match(info, /^ +\d+ bytes, +\d+ lines +\* +postrm +#!\/bin\/sh$/m, 'postrm')
   t.ok(listing.filter(f => (f[0] as string).startsWith('d')).every(f => f[0] === 'drwxr-xr-x'), 'directories 0755')
-  t.same(elf(join(extracted, 'usr/bin', NAME)), { magic: '\x7fELF', machine: 0x3e }, `/usr/bin/${NAME}: an x86-64 ELF (e_machine 0x3e)`)
+  t.same(elfHeader(join(extracted, 'usr/bin', NAME)), { magic: '\x7fELF', machine: 0x3e }, `/usr/bin/${NAME}: an x86-64 ELF (e_machine 0x3e)`)
   t.ok(sameBytes(join(extracted, 'usr/bin', NAME), EXE), `byte for byte ${EXE}`)
 })
 
@@ -140,7 +127,7 @@ t.test('the arm64 package: the amd64 one but for its executable', async t => {
   const files = filesUnder(extracted).map(f => f.slice(extracted.length)).sort()
   t.same(filesUnder(extractedArm64).map(f => f.slice(extractedArm64.length)).sort(), files, 'dpkg-deb -x: the same files')
   const binary = join(extractedArm64, 'usr/bin', NAME)
-  t.same(elf(binary), { magic: '\x7fELF', machine: 0xb7 }, `/usr/bin/${NAME}: an aarch64 ELF (e_machine 0xb7)`)
+  t.same(elfHeader(binary), { magic: '\x7fELF', machine: 0xb7 }, `/usr/bin/${NAME}: an aarch64 ELF (e_machine 0xb7)`)
   t.ok(sameBytes(binary, EXE_ARM64), `byte for byte ${EXE_ARM64}`)
   // changelog.Debian.gz carries the time of its build.
   for (const file of files.filter(f => f !== `/usr/bin/${NAME}` && f !== `/usr/share/doc/${NAME}/changelog.Debian.gz`)) {
@@ -157,16 +144,6 @@ const scratchDpkg = (dir: string) => {
   // --force-depends: the scratch root has no libc6; the libraries come from this machine.
   return (...args: string[]) => sh('dpkg', ['--root', dir, '--force-not-root', '--force-script-chrootless', '--force-depends', ...args])
 }
-/** `ls -l`'s rwx string. */
-const perms = (dir: boolean, mode: number) => (dir ? 'd' : '-') + [...'rwxrwxrwx'].map((c, i) => (mode & (0o400 >> i) ? c : '-')).join('')
-/** Every path under `top` but dpkg's database, with its rwx string. */
-const modesUnder = (top: string, dir = top): [string, string][] =>
-  readdirSync(dir, { withFileTypes: true }).flatMap(e => {
-    const path = join(dir, e.name)
-    if (path.startsWith(join(top, 'var/lib/dpkg'))) return []
-    const st = lstatSync(path)
-    return [[path.slice(top.length), perms(st.isDirectory(), st.mode)] as [string, string], ...(e.isDirectory() ? modesUnder(top, path) : [])]
-  })
 /** What the amd64 install put in its scratch root (dpkg -L, and every path with its mode), for the arm64 one's. */
 let installedAmd64: { listed: string; modes: Record<string, string> } | undefined
 
@@ -174,7 +151,7 @@ t.test('dpkg installs it into a scratch root, and removes it', async t => {
   const dpkg = scratchDpkg(root)
   dpkg('-i', deb)
   t.match(dpkg('-s', NAME), /^Status: install ok installed$/m)
-  installedAmd64 = { listed: dpkg('-L', NAME), modes: Object.fromEntries(modesUnder(root)) }
+  installedAmd64 = { listed: dpkg('-L', NAME), modes: Object.fromEntries(modesUnder(root, 'var/lib/dpkg')) }
   t.same(dpkg('-L', NAME).trim().split('\n').filter(p => !existsSync(join(root, p))), [], 'every path dpkg lists is there')
   const installed = join(root, 'usr/bin', NAME)
   t.match(sh(installed, ['--version']), new RegExp(`^${NAME} ${version} \\(node v\\d+\\.`))
@@ -210,7 +187,7 @@ t.test('dpkg --force-architecture installs the arm64 one into another scratch ro
   t.match(status, /^Architecture: arm64$/m, 'as arm64')
   t.ok(installedAmd64, 'the amd64 install went first')
   t.equal(dpkg('-L', NAME), installedAmd64?.listed, "dpkg -L: the amd64 install's paths")
-  t.same(Object.fromEntries(modesUnder(rootArm64)), installedAmd64?.modes, "every path in the root, with its mode: the amd64 install's")
+  t.same(Object.fromEntries(modesUnder(rootArm64, 'var/lib/dpkg')), installedAmd64?.modes, "every path in the root, with its mode: the amd64 install's")
   t.ok(sameBytes(join(rootArm64, 'usr/bin', NAME), EXE_ARM64), `/usr/bin/${NAME}: byte for byte ${EXE_ARM64}`)
 
   dpkg('-r', NAME)

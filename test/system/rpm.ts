@@ -15,11 +15,12 @@ t.setTimeout(120_000)
 enterPrivateMountNamespace()
 
 import { execFileSync, spawnSync } from 'node:child_process'
-import { closeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { version } from '../../package.json'
 import { setSpecDir } from '../harness/cdi-dirs'
+import { elfHeader, filesUnder, modesUnder, perms, sameBytes } from '../harness/file-checks'
 import { detachUnder } from '../harness/scratch'
 
 const NAME = 'nvidia-procfs-hook'
@@ -57,20 +58,6 @@ const query = queryOf(rpm)
 const queryArm64 = queryOf(rpmArm64)
 const LISTING_FORMAT = '[%{FILEMODES:perms} %{FILEUSERNAME}:%{FILEGROUPNAME} %{FILENAMES}\n]'
 
-/** An ELF file's magic and e_machine (bytes 18-19, little-endian): 0x3e x86-64, 0xb7 aarch64. */
-const elf = (file: string) => {
-  const fd = openSync(file, 'r')
-  try {
-    const head = Buffer.alloc(20)
-    readSync(fd, head, 0, head.length, 0)
-    return { magic: head.toString('latin1', 0, 4), machine: head.readUInt16LE(18) }
-  } finally {
-    closeSync(fd)
-  }
-}
-const sameBytes = (a: string, b: string) => readFileSync(a).equals(readFileSync(b))
-const filesUnder = (dir: string): string[] =>
-  readdirSync(dir, { withFileTypes: true }).flatMap(e => (e.isDirectory() ? filesUnder(join(dir, e.name)) : [join(dir, e.name)]))
 
 /**
  * Unpacks `pkg`'s payload into `dir` (made here). rpm2archive (Debian's rpm,
@@ -144,9 +131,9 @@ t.test('the aarch64 package: the x86_64 one but for its executable', async t => 
   })
   const files = filesUnder(payload).map(f => f.slice(payload.length)).sort()
   t.same(filesUnder(payloadArm64).map(f => f.slice(payloadArm64.length)).sort(), files, 'rpm2archive: the same files in the payload')
-  t.same(elf(join(payloadArm64, 'usr/bin', NAME)), { magic: '\x7fELF', machine: 0xb7 }, `aarch64's /usr/bin/${NAME}: an aarch64 ELF (e_machine 0xb7)`)
+  t.same(elfHeader(join(payloadArm64, 'usr/bin', NAME)), { magic: '\x7fELF', machine: 0xb7 }, `aarch64's /usr/bin/${NAME}: an aarch64 ELF (e_machine 0xb7)`)
   t.ok(sameBytes(join(payloadArm64, 'usr/bin', NAME), EXE_ARM64), `byte for byte ${EXE_ARM64}`)
-  t.same(elf(join(payload, 'usr/bin', NAME)), { magic: '\x7fELF', machine: 0x3e }, `x86_64's /usr/bin/${NAME}: an x86-64 ELF (e_machine 0x3e)`)
+  t.same(elfHeader(join(payload, 'usr/bin', NAME)), { magic: '\x7fELF', machine: 0x3e }, `x86_64's /usr/bin/${NAME}: an x86-64 ELF (e_machine 0x3e)`)
   t.ok(sameBytes(join(payload, 'usr/bin', NAME), EXE), `byte for byte ${EXE}`)
   for (const file of files.filter(f => f !== `/usr/bin/${NAME}`)) t.ok(sameBytes(join(payloadArm64, file), join(payload, file)), `${file}: the x86_64 package's`)
 })
@@ -159,16 +146,6 @@ const rpmIn =
   (...args: string[]) =>
     sh('/usr/bin/rpm', ['--root', dir, '--dbpath', '/var/lib/rpm', ...args])
 const inRoot = rpmIn(root)
-/** `ls -l`'s (and rpm's) rwx string. */
-const perms = (dir: boolean, mode: number) => (dir ? 'd' : '-') + [...'rwxrwxrwx'].map((c, i) => (mode & (0o400 >> i) ? c : '-')).join('')
-/** Every path under `top` but the rpm database, with its rwx string. */
-const modesUnder = (top: string, dir = top): [string, string][] =>
-  readdirSync(dir, { withFileTypes: true }).flatMap(e => {
-    const path = join(dir, e.name)
-    if (path.startsWith(join(top, 'var/lib/rpm'))) return []
-    const st = lstatSync(path)
-    return [[path.slice(top.length), perms(st.isDirectory(), st.mode)] as [string, string], ...(e.isDirectory() ? modesUnder(top, path) : [])]
-  })
 /** What the x86_64 install put in its scratch root (rpm -ql, and every path with its mode), for the aarch64 one's. */
 let installedX64: { listed: string; modes: Record<string, string> } | undefined
 
@@ -176,7 +153,7 @@ t.test('rpm installs it into a scratch root, and erases it', async t => {
   mkdirSync(root)
   inRoot('--nodeps', '--noscripts', '-i', rpm)
   t.match(inRoot('-q', NAME), `${NAME}-${version}-1.x86_64`)
-  installedX64 = { listed: inRoot('-ql', NAME), modes: Object.fromEntries(modesUnder(root)) }
+  installedX64 = { listed: inRoot('-ql', NAME), modes: Object.fromEntries(modesUnder(root, 'var/lib/rpm')) }
   for (const [path, mode] of Object.entries(EXPECTED)) {
     const st = statSync(join(root, path))
     t.equal(perms(st.isDirectory(), st.mode), mode, `${path} ${mode}`)
@@ -202,7 +179,7 @@ t.test('rpm --ignorearch installs the aarch64 one into another scratch root, as 
   t.equal(inRootArm64('-q', '--qf', '%{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}', NAME), `${NAME}-${version}-1.aarch64`)
   t.ok(installedX64, 'the x86_64 install went first')
   t.equal(inRootArm64('-ql', NAME), installedX64?.listed, "rpm -ql: the x86_64 install's paths")
-  t.same(Object.fromEntries(modesUnder(rootArm64)), installedX64?.modes, "every path in the root, with its mode: the x86_64 install's")
+  t.same(Object.fromEntries(modesUnder(rootArm64, 'var/lib/rpm')), installedX64?.modes, "every path in the root, with its mode: the x86_64 install's")
   t.ok(sameBytes(join(rootArm64, 'usr/bin', NAME), EXE_ARM64), `/usr/bin/${NAME}: byte for byte ${EXE_ARM64}`)
 
   inRootArm64('--nodeps', '--noscripts', '-e', NAME)

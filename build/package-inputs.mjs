@@ -1,0 +1,51 @@
+// What build/deb.mjs and build/rpm.mjs both start from: the command line
+// (`[--arch x64|arm64|all] [OUT]`), each architecture's built executable,
+// the man page of this version, and a way to lay files out as installed.
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
+import { parseArgs } from 'node:util'
+import { gzipSync } from 'node:zlib'
+import { executablePath, NAME, targetArches } from './targets.mjs'
+
+const fail = message => {
+  console.error(message)
+  process.exit(1)
+}
+
+/**
+ * { arches, out, version, man }: the architectures to package (build/targets.mjs),
+ * the absolute output directory (default dist/), package.json's version and
+ * the man page's text. Exits 1 with one line when an argument is unknown, an
+ * executable is not built or the man page names another version.
+ */
+export const packagingInputs = () => {
+  let arches, positionals
+  try {
+    ;({ positionals, values: { arch: arches } } = parseArgs({ allowPositionals: true, options: { arch: { type: 'string' } } }))
+    arches = targetArches(arches)
+  } catch (er) {
+    fail(`nvidia-procfs-hook: ${er.message}`)
+  }
+  const { version } = JSON.parse(readFileSync('package.json', 'utf8'))
+  for (const arch of arches) {
+    const executable = executablePath(arch)
+    if (!statSync(executable, { throwIfNoEntry: false })?.isFile()) {
+      fail(`${executable} does not exist: run ${arch === process.arch ? 'npm run build' : `node build/build.mjs --arch ${arch}`} first`)
+    }
+  }
+  const man = readFileSync(`man/${NAME}.1`, 'utf8')
+  if (!man.includes(`"${NAME} ${version}"`)) fail(`man/${NAME}.1: its .TH line does not name version ${version}`)
+  return { arches, out: resolve(positionals[0] ?? 'dist'), version, man }
+}
+
+/** put(path, data, mode) under `root`: data is text, a Buffer, or { from: a file to copy }. */
+export const stager = root => (path, data, mode = 0o644) => {
+  const file = join(root, path)
+  mkdirSync(dirname(file), { recursive: true })
+  if (typeof data === 'string' || Buffer.isBuffer(data)) writeFileSync(file, data)
+  else copyFileSync(data.from, file)
+  chmodSync(file, mode)
+}
+
+// zlib's gzip header carries no file name and no time: equal input, equal bytes.
+export const gzip = text => gzipSync(text, { level: 9 })
