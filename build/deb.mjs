@@ -8,8 +8,9 @@
 // the spec it writes. prerm stops the watcher and reverts the specs before
 // the binary goes: an entry naming a missing binary fails every GPU container.
 import { execFileSync } from 'node:child_process'
-import { chmodSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs'
-import { join } from 'node:path'
+import { createHash } from 'node:crypto'
+import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs'
+import { join, relative } from 'node:path'
 import { gzip, packagingInputs, stager } from './package-inputs.mjs'
 import { executablePath, NAME, TARGETS } from './targets.mjs'
 
@@ -70,11 +71,12 @@ License: Apache-2.0
     ['embedded-library mbedtls', 'embedded-library zlib', 'hardening-no-pie'].map(tag => `${NAME}: ${tag} [usr/bin/${NAME}]\n`).join(''),
   )
 
-  const installedKiB = dir =>
-    readdirSync(dir, { withFileTypes: true }).reduce((n, e) => {
-      const p = join(dir, e.name)
-      return n + (e.isDirectory() ? installedKiB(p) : Math.ceil(statSync(p).size / 1024))
-    }, 0)
+  // What dpkg --verify and debsums check the installed files against (what
+  // dh_md5sums writes): every file's MD5, by its path relative to /.
+  const files = execFileSync('find', [root, '-type', 'f'], { encoding: 'utf8' }).trim().split('\n').sort()
+  const md5sums = files.map(f => `${createHash('md5').update(readFileSync(f)).digest('hex')}  ${relative(root, f)}\n`).join('')
+  const installedKiB = files.reduce((n, f) => n + Math.ceil(statSync(f).size / 1024), 0)
+  put('DEBIAN/md5sums', md5sums)
 
   // The libraries the Node executable links (ldd): glibc, libstdc++, libgcc_s,
   // libatomic. mount and umount are in `mount`; nsenter and flock in the
@@ -85,7 +87,7 @@ License: Apache-2.0
 Version: ${version}
 Architecture: ${TARGETS[arch].deb}
 Maintainer: ${MAINTAINER}
-Installed-Size: ${installedKiB(root)}
+Installed-Size: ${installedKiB}
 Depends: libatomic1, libc6 (>= 2.28), libgcc-s1, libstdc++6, mount
 Section: admin
 Priority: optional

@@ -112,7 +112,7 @@ t.test('the arm64 package: the amd64 one but for its executable', async t => {
   const controlArm64 = join(work, 'control-arm64')
   sh('dpkg-deb', ['-e', deb, control])
   sh('dpkg-deb', ['-e', debArm64, controlArm64])
-  t.same(readdirSync(controlArm64).sort(), ['control', 'postinst', 'postrm', 'prerm'], 'dpkg-deb -e: its control files')
+  t.same(readdirSync(controlArm64).sort(), ['control', 'md5sums', 'postinst', 'postrm', 'prerm'], 'dpkg-deb -e: its control files')
   t.same(readdirSync(control).sort(), readdirSync(controlArm64).sort(), "the amd64 one's")
   for (const script of ['postinst', 'prerm', 'postrm']) {
     t.equal(readFileSync(join(controlArm64, script), 'latin1'), readFileSync(join(control, script), 'latin1'), `${script}: byte for byte the amd64 one's`)
@@ -154,6 +154,7 @@ t.test('dpkg installs it into a scratch root, and removes it', async t => {
   t.match(dpkg('-s', NAME), /^Status: install ok installed$/m)
   installedAmd64 = { listed: dpkg('-L', NAME), modes: Object.fromEntries(modesUnder(root, 'var/lib/dpkg')) }
   t.same(dpkg('-L', NAME).trim().split('\n').filter(p => !existsSync(join(root, p))), [], 'every path dpkg lists is there')
+  t.equal(dpkg('--verify', NAME), '', 'dpkg --verify: every file as its md5sums says')
   const installed = join(root, 'usr/bin', NAME)
   t.match(sh(installed, ['--version']), new RegExp(`^${NAME} ${version} \\(node v\\d+\\.`))
   const hooksFile = JSON.parse(readFileSync(join(root, HOOKS_D, `${NAME}.json`), 'utf8'))
@@ -169,6 +170,9 @@ t.test('dpkg installs it into a scratch root, and removes it', async t => {
     for (const option of new Set(usage.match(/--[a-z-]+/g))) t.match(page, option, `the man page documents ${option}`)
   }
   for (const command of ['hook', 'precreate', 'cdi patch', 'unmount', 'doctor', 'install', 'uninstall', 'EXIT STATUS', 'FILES', 'EXAMPLES']) t.match(page, command)
+
+  writeFileSync(join(root, HOOKS_D, `${NAME}.json`), '{}\n')
+  t.match(dpkg('--verify', NAME), new RegExp(`^\\?\\?5\\?{6} +${HOOKS_D}/${NAME}\\.json\n$`), 'a changed file is named: its MD5 differs (the check works)')
 
   dpkg('-r', NAME)
   t.notOk(existsSync(installed), 'removed')
@@ -190,6 +194,7 @@ t.test('dpkg --force-architecture installs the arm64 one into another scratch ro
   t.equal(dpkg('-L', NAME), installedAmd64?.listed, "dpkg -L: the amd64 install's paths")
   t.same(Object.fromEntries(modesUnder(rootArm64, 'var/lib/dpkg')), installedAmd64?.modes, "every path in the root, with its mode: the amd64 install's")
   t.ok(sameBytes(join(rootArm64, 'usr/bin', NAME), EXE_ARM64), `/usr/bin/${NAME}: byte for byte ${EXE_ARM64}`)
+  t.equal(dpkg('--verify', NAME), '', 'dpkg --verify: every file as its md5sums says')
 
   dpkg('-r', NAME)
   t.notMatch(dpkg('-s', NAME), /^Status: install ok installed$/m, 'no longer installed')
