@@ -5,6 +5,8 @@
 // says (commands, hostPath mounts, no capabilities, read-only root) against a
 // scratch host root: the init container installs the executable, and the
 // watcher patches a spec written to the host's /etc/cdi, then stops on SIGTERM.
+// test/system/arm64.ts runs it again for the arm64 image: an arm64 base, the
+// build's RUN under qemu-user, the arm64 executable in the image.
 import t from 'tap'
 import { enterPrivateMountNamespace } from '../harness/private-ns'
 // The base (about 20 s) and the build (about 20 s), on top of podman's runs.
@@ -14,10 +16,11 @@ enterPrivateMountNamespace()
 import { spawnSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { join } from 'node:path'
 import { parse } from 'yaml'
 import { hideHybridCgroup2 } from '../harness/podman'
 import { detachUnder } from '../harness/scratch'
+import { DEB_ARCH, EXE, TARGET_ARCH } from '../harness/target'
 import { ourCdiHook } from '../../src/registration'
 
 const work = mkdtempSync(join(tmpdir(), 'nph-image-'))
@@ -38,6 +41,8 @@ const manifest = parse(readFileSync('deploy/daemonset.yaml', 'utf8')) as {
 const pod = manifest.spec.template.spec
 const host = join(work, 'host')
 const IMAGE = 'localhost/nvidia-procfs-hook:test'
+/** The image's architecture, as podman and Debian name it: its base's, its executable's (TARGETARCH). */
+const ARCH = DEB_ARCH[TARGET_ARCH] as string
 
 // podman with its state under `work`, as test/harness/podman.ts sets it up.
 const conf = join(work, 'containers.conf')
@@ -66,13 +71,14 @@ const runArgs = (c: Container) => [
 
 t.test('the image builds from deploy/Containerfile on a Debian 12 base made here', async t => {
   const base = join(work, 'base.tar')
-  const debootstrap = spawnSync('/usr/bin/mmdebstrap', ['--quiet', '--variant=minbase', '--aptopt=Acquire::Check-Valid-Until "false"', 'bookworm', base, 'http://deb.debian.org/debian'], { encoding: 'utf8' })
+  const debootstrap = spawnSync('/usr/bin/mmdebstrap', ['--quiet', '--mode=root', '--variant=minbase', `--architectures=${ARCH}`, '--aptopt=Acquire::Check-Valid-Until "false"', 'bookworm', base, 'http://deb.debian.org/debian'], { encoding: 'utf8' })
   t.equal(debootstrap.status, 0, debootstrap.stderr)
   const from = /^FROM (\S+)$/m.exec(readFileSync('deploy/Containerfile', 'utf8'))?.[1] as string
-  t.equal(podman('import', base, from).status, 0, `the base imported as ${from}`)
+  t.equal(podman('import', '--arch', ARCH, base, from).status, 0, `the base imported as ${from} (${ARCH})`)
   // The Containerfile's RUN installs libatomic1 with apt: the build needs the network.
-  const built = podman('build', '--network', 'host', '-f', 'deploy/Containerfile', '-t', IMAGE, '.')
+  const built = podman('build', '--platform', `linux/${ARCH}`, '--network', 'host', '-f', 'deploy/Containerfile', '-t', IMAGE, '.')
   t.equal(built.status, 0, built.stderr.slice(-2000))
+  t.equal(podman('image', 'inspect', '--format', '{{.Architecture}}', IMAGE).stdout, `${ARCH}\n`, `an ${ARCH} image`)
   const version = podman('run', '--rm', '--network', 'none', IMAGE, '--version')
   t.match(version.stdout, /^nvidia-procfs-hook \d+\.\d+\.\d+ \(node v26\.\d+\.\d+\)\n$/)
 })
@@ -81,7 +87,7 @@ t.test('the init container installs the executable on the host', async t => {
   const init = pod.initContainers[0] as Container
   const r = podman('run', '--rm', ...runArgs(init))
   t.equal(r.status, 0, r.stderr)
-  t.equal(readFileSync(join(host, 'usr/local/bin/nvidia-procfs-hook')).equals(readFileSync(resolve('dist/nvidia-procfs-hook'))), true, 'the same executable')
+  t.equal(readFileSync(join(host, 'usr/local/bin/nvidia-procfs-hook')).equals(readFileSync(EXE)), true, 'the same executable')
   t.match(JSON.parse(readFileSync(join(host, 'var/lib/nvidia-procfs-hook/install.json'), 'utf8')), { files: ['/usr/local/bin/nvidia-procfs-hook'] })
 })
 

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Usage: enter-arch.sh QEMU_ARCH SYSROOT CMD [ARG...]
-# Run inside a fresh user and mount namespace (unshare --user
-# --map-root-user --mount --propagation private), as root: makes this
+# Run inside fresh user, mount, pid and cgroup namespaces
+# (test/harness/userns-ids.sh), as their root: makes this
 # namespace look like a host of another architecture with Debian's qemu-user
 # registered, as binfmt-support or systemd-binfmt would register it there, so
 # that its programs run by path: runtimes, nsenter and the hook's re-run of
@@ -19,4 +19,8 @@ mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
 # in here (containers, nsenter) finds it.
 cat "$rule" >/proc/sys/fs/binfmt_misc/register
 mount -t overlay -o "lowerdir=/usr/lib:$sysroot/lib:$sysroot/usr/lib" overlay /usr/lib
+# The cgroup namespace's own cgroup2, in place of this machine's hierarchy
+# (which may be hybrid, and whose mounts are locked in here): what a
+# container runtime finds on a cgroup v2 host.
+mount -t cgroup2 cgroup2 /sys/fs/cgroup
 exec "$@"

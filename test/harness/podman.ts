@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process'
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
 /**
@@ -36,10 +36,12 @@ export const podman = (dir: string) => {
 
 /**
  * crun 1.8 refuses the hybrid cgroup layout (runtimes.md): hide the cgroup2
- * mount. Only inside a private mount namespace; runc runs either way.
+ * mount. Only inside a private mount namespace; runc runs either way. Under
+ * a cgroup2 mounted over /sys/fs/cgroup (test/harness/enter-arch.sh) there is
+ * no unified directory to hide.
  */
 export const hideHybridCgroup2 = () => {
-  if (readFileSync('/proc/self/mountinfo', 'utf8').includes(' /sys/fs/cgroup/unified ')) {
+  if (readFileSync('/proc/self/mountinfo', 'utf8').includes(' /sys/fs/cgroup/unified ') && existsSync('/sys/fs/cgroup/unified')) {
     execFileSync('/usr/bin/umount', ['/sys/fs/cgroup/unified'])
   }
 }

@@ -16,15 +16,17 @@ export const ENTER_ROOT = join(__dirname, 'enter-root.sh')
 
 /** Makes the namespace look like a host of another architecture (test/harness/target.ts). */
 export const ENTER_ARCH = join(__dirname, 'enter-arch.sh')
+const USERNS_IDS = join(__dirname, 'userns-ids.sh')
 
 /**
  * Re-runs the calling test file inside its own private mount namespace
  * (`unshare -m --propagation private`), so every mount it makes dies with
  * it and the machine is left as found; with a Debian root (`root`, which
  * builds or finds it, or else ROOT_VAR), with that root as its `/` inside
- * the namespace; with ARCH_VAR naming another architecture, inside a user
- * namespace of its own too (uid 0 is root), where that architecture's
- * programs run by path under qemu-user. The child inherits tap's environment, so its
+ * the namespace; with ARCH_VAR naming another architecture, inside user,
+ * pid and cgroup namespaces of its own too (test/harness/userns-ids.sh: ids
+ * 0-65535 are themselves), where that architecture's programs run by path
+ * under qemu-user. The child inherits tap's environment, so its
  * TAP output and coverage reach tap as if it had run directly. Returns only
  * in the child.
  */
@@ -33,13 +35,10 @@ export const enterPrivateMountNamespace = (root?: () => string): void => {
   const self = [process.execPath, ...process.execArgv, ...process.argv.slice(1)]
   const rootPath = root ? root() : process.env[ROOT_VAR]
   if (rootPath && FOREIGN) throw new Error(`${ROOT_VAR} and ${ARCH_VAR} together: not supported`)
-  const inside = rootPath
-    ? ['/bin/sh', ENTER_ROOT, rootPath, process.cwd(), ...self]
-    : FOREIGN
-      ? ['/bin/sh', ENTER_ARCH, QEMU_ARCH[TARGET_ARCH] ?? TARGET_ARCH, sysrootFor(TARGET_ARCH), ...self]
-      : self
-  const userns = FOREIGN ? ['--user', '--map-root-user'] : []
-  const res = spawnSync('/usr/bin/unshare', [...userns, '-m', '--propagation', 'private', ...inside], {
+  const [cmd, ...args] = FOREIGN
+    ? ['/bin/sh', USERNS_IDS, '/bin/sh', ENTER_ARCH, QEMU_ARCH[TARGET_ARCH] ?? TARGET_ARCH, sysrootFor(TARGET_ARCH), ...self]
+    : ['/usr/bin/unshare', '-m', '--propagation', 'private', ...(rootPath ? ['/bin/sh', ENTER_ROOT, rootPath, process.cwd(), ...self] : self)]
+  const res = spawnSync(cmd as string, args, {
     stdio: 'inherit',
     env: { ...process.env, [MARK]: 'entered' },
   })

@@ -20,13 +20,15 @@ const ARCH = 'arm64'
 const QEMU = `/usr/bin/qemu-${QEMU_ARCH[ARCH]}-static`
 const EXE = 'dist/linux-arm64/nvidia-procfs-hook'
 
-/** The files whose cases run the single executable (test/system/util-linux.ts has the mount-path list). */
+/** The files whose cases run the single executable, or an image of it (test/system/util-linux.ts has the mount-path list). */
 export const EXECUTABLE_FILES = [
   'test/system/executable.ts',
   'test/system/hook.ts',
   'test/system/gofer.ts',
   'test/system/mount-api.ts',
   'test/system/faults.ts',
+  // The DaemonSet's arm64 image: an arm64 base, the build's RUN under qemu, its two containers.
+  'test/e2e/daemonset-image.ts',
 ]
 
 // Their assertions count, their coverage does not (as in util-linux.ts).
