@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs'
 import { join, relative } from 'node:path'
-import { gzip, packagingInputs, stager } from './package-inputs.mjs'
+import { APACHE_NOTICE, gzip, packagingInputs, stager } from './package-inputs.mjs'
 import { executablePath, NAME, TARGETS } from './targets.mjs'
 
 const MAINTAINER = 'nvidia-procfs-hook maintainers <maintainers@users.noreply.r-seed-b8cb3690.example>'
@@ -47,17 +47,7 @@ Copyright: 2026 nvidia-procfs-hook authors
 License: Apache-2.0
 
 License: Apache-2.0
- Licensed under the Apache License, Version 2.0 (the "License");
- you may not use this file except in compliance with the License.
- You may obtain a copy of the License at
- .
- http://www.apache.org/licenses/LICENSE-2.0
- .
- Unless required by applicable law or agreed to in writing, software
- distributed under the License is distributed on an "AS IS" BASIS,
- WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
- See the License for the specific language governing permissions and
- limitations under the License.
+${APACHE_NOTICE.join('\n .\n')}
  .
  On Debian systems, the complete text of the Apache License, Version 2.0
  can be found in "/usr/share/common-licenses/Apache-2.0".

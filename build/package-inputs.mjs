@@ -47,5 +47,18 @@ export const stager = root => (path, data, mode = 0o644) => {
   chmodSync(file, mode)
 }
 
+/** The Apache-2.0 notice, one string per paragraph, each line indented by one space (as both packages' copyright files have it). */
+export const APACHE_NOTICE = [
+  ` Licensed under the Apache License, Version 2.0 (the "License");
+ you may not use this file except in compliance with the License.
+ You may obtain a copy of the License at`,
+  ' http://www.apache.org/licenses/LICENSE-2.0',
+  ` Unless required by applicable law or agreed to in writing, software
+ distributed under the License is distributed on an "AS IS" BASIS,
+ WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ See the License for the specific language governing permissions and
+ limitations under the License.`,
+]
+
 // zlib's gzip header carries no file name and no time: equal input, equal bytes.
 export const gzip = text => gzipSync(text, { level: 9 })

@@ -12,7 +12,7 @@ import { execFileSync, spawnSync } from 'node:child_process'
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { gzip, packagingInputs, stager } from './package-inputs.mjs'
+import { APACHE_NOTICE, gzip, packagingInputs, stager } from './package-inputs.mjs'
 import { executablePath, NAME, TARGETS } from './targets.mjs'
 
 const { arches, out, version, man } = packagingInputs()
@@ -47,17 +47,7 @@ const buildRpm = arch => {
 Copyright: 2026 nvidia-procfs-hook authors
 License: Apache-2.0
 
- Licensed under the Apache License, Version 2.0 (the "License");
- you may not use this file except in compliance with the License.
- You may obtain a copy of the License at
-
- http://www.apache.org/licenses/LICENSE-2.0
-
- Unless required by applicable law or agreed to in writing, software
- distributed under the License is distributed on an "AS IS" BASIS,
- WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
- See the License for the specific language governing permissions and
- limitations under the License.
+${APACHE_NOTICE.join('\n\n')}
 `,
     )
 
