@@ -5,12 +5,12 @@ import { watchSpecs, type WatchTarget } from './cdi-watch'
 import { describeChanges, parseSpec } from './cdi-spec'
 import { errorCode, errorText, HookError, UsageError } from './errors'
 import type { HookIO } from './hook'
+import { DEFAULT_SPEC_DIRS } from './host-layout'
 import { parseArgs } from './parse-args'
 import { readFileBounded } from './read-bounded'
 import { DEFAULT_BINARY, entryOptionsFrom, ourCdiHook } from './registration'
 
 /** Where CDI looks for specs (SPEC.md), in its order. */
-export const DEFAULT_SPEC_DIRS = ['/etc/cdi', '/var/run/cdi']
 
 const ACTIONS = ['patch', 'check', 'revert'] as const
 

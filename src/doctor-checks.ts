@@ -3,10 +3,10 @@ import { accessSync, constants, mkdirSync, mkdtempSync, readdirSync, rmSync, sta
 import { basename, join } from 'node:path'
 import { parse } from 'yaml'
 import { version } from '../package.json'
-import { DEFAULT_SPEC_DIRS } from './cdi'
 import { describeChanges, parseSpec, type ListChange } from './cdi-spec'
 import { errorCode, errorText, HookError } from './errors'
 import { parseHooksFile } from './hooks-d'
+import { BINARY_CANDIDATES, DEFAULT_SPEC_DIRS, HOOKS_D_DIRS, MANIFEST, REFRESH_UNIT, WATCH_UNIT } from './host-layout'
 import { readMountinfo } from './mountinfo'
 import { readFileBounded } from './read-bounded'
 import { DEFAULT_BINARY, isDisableDeviceNodeModification, isOurHook, NAME } from './registration'
@@ -29,14 +29,8 @@ export interface Host {
 /** Our path for a path on the host. */
 const at = (host: Host, path: string) => join(host.root, path)
 
-/** Where podman and CRI-O read hooks.d files (runtimes.md), in podman's order. */
-export const HOOKS_D_DIRS = ['/usr/share/containers/oci/hooks.d', '/etc/containers/oci/hooks.d']
 
-/** Where `install` records what it wrote, so that `uninstall` can undo exactly that. */
-export const MANIFEST = '/var/lib/nvidia-procfs-hook/install.json'
 
-/** Where packages and `install` put the binary. */
-export const BINARY_CANDIDATES = [DEFAULT_BINARY, `/usr/local/bin/${NAME}`]
 
 const BIN_DIRS = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin']
 
@@ -449,8 +443,6 @@ export const binaryCheck = (host: Host): BinaryReport => {
 }
 
 /** The package's watcher unit, and NVIDIA's unit whose drop-in patches the spec it writes (systemd/). */
-export const WATCH_UNIT = `${NAME}-cdi-watch.service`
-export const REFRESH_UNIT = 'nvidia-cdi-refresh.service'
 const UNIT_DIRS = ['/etc/systemd/system', '/usr/lib/systemd/system', '/lib/systemd/system']
 
 export const SYSTEMCTL_TIMEOUT_MS = 3000

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs'
 import { join, posix } from 'node:path'
 import { parseAllDocuments } from 'yaml'
 import { version } from '../../package.json'
-import { MANIFEST } from '../../src/doctor-checks'
+import { MANIFEST } from '../../src/host-layout'
 import { parseArgs } from '../../src/parse-args'
 
 const DEPLOY = join(__dirname, '../../deploy')

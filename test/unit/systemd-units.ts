@@ -6,7 +6,7 @@ import { execFileSync, spawnSync } from 'node:child_process'
 import { chmodSync, copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { DEFAULT_SPEC_DIRS } from '../../src/cdi'
+import { DEFAULT_SPEC_DIRS } from '../../src/host-layout'
 import { DEFAULT_BINARY } from '../../src/registration'
 import { detachUnder } from '../harness/scratch'
 
