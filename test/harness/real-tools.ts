@@ -1,0 +1,177 @@
+import { execFileSync } from 'node:child_process'
+import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { basename, delimiter, dirname, join, resolve } from 'node:path'
+import type { Test } from 'tap'
+import { runscHooks, versionOf, type RunscHooks } from '../../src/doctor-checks'
+
+/**
+ * The real runsc (gVisor, with its containerd shim) and NVIDIA's real CDI
+ * hooks, for the suites that run them (test/e2e/runsc-*.ts). Each is found,
+ * in this order:
+ *   1. an environment variable: NPH_RUNSC_20260520 and NPH_RUNSC_20260822
+ *      name a runsc binary (gVisor's `containerd-shim-runsc-v1` beside it);
+ *      NPH_NVIDIA_TOOLKIT_DIR a directory holding `nvidia-ctk` and
+ *      `nvidia-cdi-hook` (NVIDIA Container Toolkit >= 1.17);
+ *   2. PATH: a runsc whose `--version` dates it to a release that runs CDI
+ *      createContainer hooks in the gofer (doctor's rule, src/doctor-checks.ts),
+ *      as 20260520 when it runs every such hook, as 20260822 when it skips
+ *      NVIDIA's `nvidia-cdi-hook` form (release-20260601.0+); `nvidia-ctk` and
+ *      `nvidia-cdi-hook` on PATH;
+ *   3. `../shared/tools/` beside the repository (shared/tools/README.md).
+ */
+export const TOOLS_DIR = resolve(__dirname, '../../../shared/tools')
+
+/** The two runsc behaviours the suites hold us to, by the release that first had each. */
+export const RELEASES = ['20260520', '20260822'] as const
+export type Release = (typeof RELEASES)[number]
+
+/** What each release does with CDI createContainer hooks (doctor's words, src/doctor-checks.ts). */
+const BEHAVIOUR: Record<Release, RunscHooks> = { '20260520': 'runs', '20260822': 'runs-but-nvidia-cdi-hook' }
+
+export const runscVar = (release: Release) => `NPH_RUNSC_${release}`
+export const TOOLKIT_VAR = 'NPH_NVIDIA_TOOLKIT_DIR'
+
+export interface Runsc {
+  release: Release
+  /** The runsc binary. */
+  runsc: string
+  /** gVisor's containerd shim (`io.containerd.runsc.v1`) beside it. */
+  shim: string
+  /** Where it was found: the variable, PATH or the shared tools. */
+  from: string
+  /** Whether it skips `…/nvidia-cdi-hook disable-device-node-modification` itself (release-20260601.0+). */
+  skipsCdiHookForm: boolean
+}
+
+export interface Toolkit {
+  nvidiaCtk: string
+  nvidiaCdiHook: string
+  from: string
+}
+
+const isExecutable = (path: string) => {
+  try {
+    accessSync(path, constants.X_OK)
+    return statSync(path).isFile()
+  } catch (er) {
+    if ((er as NodeJS.ErrnoException).code === 'ENOENT' || (er as NodeJS.ErrnoException).code === 'EACCES' || (er as NodeJS.ErrnoException).code === 'ENOTDIR') return false
+    throw er
+  }
+}
+
+const onPath = (name: string): string[] =>
+  (process.env.PATH ?? '')
+    .split(delimiter)
+    .filter(d => d !== '')
+    .map(d => join(d, name))
+    .filter(isExecutable)
+
+const runscAt = (release: Release, runsc: string, from: string): Runsc | undefined => {
+  const shim = join(dirname(runsc), 'containerd-shim-runsc-v1')
+  return isExecutable(runsc) && isExecutable(shim) ? { release, runsc, shim, from, skipsCdiHookForm: release === '20260822' } : undefined
+}
+
+/**
+ * The runsc that behaves as `release` does, or one line saying what to
+ * install. Asks a PATH candidate its version (a few ms); nothing else runs.
+ */
+export const findRunsc = (release: Release): Runsc | string => {
+  const named = process.env[runscVar(release)]
+  if (named) return runscAt(release, resolve(named), runscVar(release)) ?? `${runscVar(release)}=${named}: not an executable runsc with an executable containerd-shim-runsc-v1 beside it`
+  for (const candidate of onPath('runsc')) {
+    const v = versionOf(candidate)
+    if ('line' in v && runscHooks(v.line) === BEHAVIOUR[release]) {
+      const found = runscAt(release, candidate, 'PATH')
+      if (found) return found
+    }
+  }
+  return (
+    runscAt(release, join(TOOLS_DIR, `runsc-${release}`, 'runsc'), TOOLS_DIR) ??
+    `no real runsc ${release}: install gVisor's runsc and containerd-shim-runsc-v1 of release ${release === '20260520' ? '20260520.0' : '20260601.0 or later'} and set ${runscVar(release)} to the runsc (or put it on PATH, or in ${TOOLS_DIR}/runsc-${release}/)`
+  )
+}
+
+/** NVIDIA's `nvidia-ctk` and `nvidia-cdi-hook`, or one line saying what to install. */
+export const findToolkit = (): Toolkit | string => {
+  const at = (dir: string, from: string): Toolkit | undefined => {
+    const nvidiaCtk = join(dir, 'nvidia-ctk')
+    const nvidiaCdiHook = join(dir, 'nvidia-cdi-hook')
+    return isExecutable(nvidiaCtk) && isExecutable(nvidiaCdiHook) ? { nvidiaCtk, nvidiaCdiHook, from } : undefined
+  }
+  const named = process.env[TOOLKIT_VAR]
+  if (named) return at(resolve(named), TOOLKIT_VAR) ?? `${TOOLKIT_VAR}=${named}: holds no executable nvidia-ctk and nvidia-cdi-hook`
+  const [nvidiaCtk] = onPath('nvidia-ctk')
+  const [nvidiaCdiHook] = onPath('nvidia-cdi-hook')
+  if (nvidiaCtk && nvidiaCdiHook) return { nvidiaCtk, nvidiaCdiHook, from: 'PATH' }
+  return (
+    at(join(TOOLS_DIR, 'nvidia-container-toolkit-1.20.0'), TOOLS_DIR) ??
+    `no NVIDIA Container Toolkit: install nvidia-container-toolkit-base (>= 1.17: nvidia-ctk and nvidia-cdi-hook) or set ${TOOLKIT_VAR} to a directory holding both`
+  )
+}
+
+export interface RealTools {
+  runsc: Runsc[]
+  toolkit: Toolkit
+}
+
+/** Both runsc releases and NVIDIA's hooks, or the lines saying what is missing (joined by '; '). */
+export const findRealTools = (): RealTools | string => {
+  const found = [...RELEASES.map(findRunsc), findToolkit()]
+  const missing = found.filter((f): f is string => typeof f === 'string')
+  if (missing.length > 0) return missing.join('; ')
+  return { runsc: found.slice(0, RELEASES.length) as Runsc[], toolkit: found[RELEASES.length] as Toolkit }
+}
+
+/** The directories a Debian root needs bound in to run these tools (test/harness/enter-root.sh's NPH_ROOT_BINDS). */
+export const toolDirs = (tools: RealTools): string[] => [
+  ...new Set([...tools.runsc.map(r => dirname(r.runsc)), dirname(tools.toolkit.nvidiaCtk), dirname(tools.toolkit.nvidiaCdiHook)]),
+]
+
+/**
+ * Makes each `files[path] = source` appear at `path` (all in one directory,
+ * e.g. /usr/bin, where NVIDIA's spec names its hooks) without touching the
+ * host's files: an overlay on that directory whose upper layer, on a tmpfs,
+ * holds an empty file for each, with the source bound onto it. Only inside a
+ * private mount namespace; undone at teardown.
+ */
+export const placeFiles = (t: Test, files: Record<string, string>) => {
+  const dirs = [...new Set(Object.keys(files).map(dirname))]
+  if (dirs.length !== 1) throw new Error(`placeFiles: one directory at a time, not ${dirs.join(', ')}`)
+  const dir = dirs[0] as string
+  const layer = mkdtempSync(join(tmpdir(), 'nph-place-'))
+  execFileSync('/usr/bin/mount', ['-t', 'tmpfs', '-o', 'mode=0755,size=1m', 'nph-test-place', layer])
+  mkdirSync(join(layer, 'upper'))
+  mkdirSync(join(layer, 'work'))
+  for (const path of Object.keys(files)) writeFileSync(join(layer, 'upper', basename(path)), '', { mode: 0o755 })
+  execFileSync('/usr/bin/mount', ['-t', 'overlay', '-o', `lowerdir=${dir},upperdir=${layer}/upper,workdir=${layer}/work`, 'nph-test-place', dir])
+  for (const [path, source] of Object.entries(files)) execFileSync('/usr/bin/mount', ['--bind', source, path])
+  t.teardown(() => {
+    for (const path of Object.keys(files)) execFileSync('/usr/bin/umount', [path])
+    // Lazily: umount itself runs from the overlay when `dir` is /usr/bin.
+    execFileSync('/usr/bin/umount', ['--lazy', dir])
+    execFileSync('/usr/bin/umount', [layer])
+    rmdirSync(layer)
+  })
+}
+
+/** The text of the gofer's log in a `runsc --debug --debug-log=DIR/` directory ('' when there is none). */
+export const goferLog = (dir: string): string =>
+  (existsSync(dir) ? readdirSync(dir) : [])
+    .filter(f => f.endsWith('.gofer.txt'))
+    .map(f => readFileSync(join(dir, f), 'utf8'))
+    .join('')
+
+/** Processes (pid and command line) whose command line names `marker` (a private directory of the test's). */
+export const processesNaming = (marker: string): string[] =>
+  readdirSync('/proc')
+    .filter(p => /^\d+$/.test(p) && Number(p) !== process.pid)
+    .flatMap(p => {
+      try {
+        const cmdline = readFileSync(`/proc/${p}/cmdline`, 'utf8').replaceAll('\0', ' ').trim()
+        return cmdline.includes(marker) ? [`${p} ${cmdline}`] : []
+      } catch (er) {
+        if ((er as NodeJS.ErrnoException).code === 'ENOENT' || (er as NodeJS.ErrnoException).code === 'ESRCH') return []
+        throw er
+      }
+    })
