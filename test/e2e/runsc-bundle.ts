@@ -13,7 +13,7 @@ import t, { type Test } from 'tap'
 import { enterPrivateMountNamespace } from '../harness/private-ns'
 enterPrivateMountNamespace()
 
-import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { closeSync, cpSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { spawnSync } from 'node:child_process'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -43,6 +43,9 @@ const main = (tools: RealTools) => {
   })
   mountFakeDriver(1)
   t.teardown(unmountFakeDriver)
+  // Before the overlay on /usr/bin, which would hide a busybox bound there (a root's).
+  const template = join(work, 'rootfs')
+  writeBusyboxRootfs(template)
   placeFiles(t, { '/usr/bin/nvidia-ctk': tools.toolkit.nvidiaCtk, '/usr/bin/nvidia-cdi-hook': tools.toolkit.nvidiaCdiHook })
   const util = spawnSync('/usr/bin/mount', ['--version'], { encoding: 'utf8' }).stdout.split('\n')[0]
   t.comment(`${util}; NVIDIA's hooks from ${tools.toolkit.from}`)
@@ -52,7 +55,7 @@ const main = (tools: RealTools) => {
     const dir = mkdtempSync(join(work, `${r.release}-`))
     const bundle = join(dir, 'bundle')
     const rootfs = join(bundle, 'rootfs')
-    writeBusyboxRootfs(rootfs)
+    cpSync(template, rootfs, { recursive: true, verbatimSymlinks: true })
     const state = join(dir, 'state')
     const logs = join(dir, 'logs')
     const hookLog = join(dir, 'hook.log')

@@ -29,6 +29,15 @@ if [ "$1" != /usr/bin/node ] && [ ! -s "$root/usr/bin/node" ]; then
   : >"$root/usr/bin/node"
   mount --bind "$1" "$root/usr/bin/node"
 fi
+# Paths named in NPH_ROOT_BINDS (colon-separated: the real runsc and NVIDIA's
+# tools, test/harness/real-tools.ts), bound read-only at their own paths.
+IFS=:
+for p in ${NPH_ROOT_BINDS:-}; do
+  if [ -d "$p" ]; then mkdir -p "$root$p"; else mkdir -p "$root$(dirname "$p")"; [ -e "$root$p" ] || : >"$root$p"; fi
+  mount --bind "$p" "$root$p"
+  mount -o remount,bind,ro "$root$p"
+done
+unset IFS
 # containerd's CRI copies /etc/hosts into each pod; mmdebstrap writes none.
 [ -e "$root/etc/hosts" ] || printf '127.0.0.1 localhost\n::1 localhost\n' >"$root/etc/hosts"
 cd "$root"
