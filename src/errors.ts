@@ -1,8 +1,9 @@
 /** A failure the hook reports as one line; exit 1 means "do not start the container". */
 export class HookError extends Error {
   readonly exitCode: number
-  constructor(message: string, exitCode = 1) {
-    super(message)
+  /** `options.cause`: the system error behind it, for callers that decide on its code. */
+  constructor(message: string, exitCode = 1, options?: ErrorOptions) {
+    super(message, options)
     this.name = 'HookError'
     this.exitCode = exitCode
   }

@@ -1,6 +1,6 @@
 import { isAbsolute, join } from 'node:path'
 import { rootfsFromBundle } from './bundle-config'
-import { HookError, UsageError } from './errors'
+import { errorCode, HookError, UsageError } from './errors'
 import { debugFor, enableDebug, openRunLog } from './log'
 import { parseState, type OciState } from './oci-state'
 import { parseArgs } from './parse-args'
@@ -46,7 +46,15 @@ interface Target {
   standalone: boolean
 }
 
-const readTarget = (flags: Record<string, string | undefined>, io: HookIO): Target => {
+/** A state whose bundle config this namespace may not read (see readTarget). */
+interface Unreadable {
+  state: OciState
+  standalone: boolean
+  unreadable: string
+}
+
+/** Checks the target flags without reading anything; returns whether the run is standalone. */
+const checkTargetFlags = (flags: Record<string, string | undefined>, io: HookIO): boolean => {
   const standalone = flags.bundle !== undefined || flags.rootfs !== undefined
   if (standalone && flags.state !== undefined) {
     throw new UsageError('hook: --state cannot be combined with --bundle or --rootfs')
@@ -55,22 +63,49 @@ const readTarget = (flags: Record<string, string | undefined>, io: HookIO): Targ
     const v = flags[name]
     if (v !== undefined && !isAbsolute(v)) throw new UsageError(`hook: --${name} must be an absolute path`)
   }
+  if (!standalone && flags.state === undefined && io.isTTY(io.stdin)) {
+    throw new UsageError('hook: expected the OCI state on stdin (or --state, --bundle, --rootfs); see --help')
+  }
+  return standalone
+}
+
+/**
+ * The state and rootfs (flags already checked). A bundle config.json that a
+ * user namespace not mapping host root may not read gives `unreadable`.
+ */
+const readTarget = (flags: Record<string, string | undefined>, io: HookIO, standalone: boolean): Target | Unreadable => {
   if (standalone) {
     return { rootfs: flags.rootfs ?? rootfsFromBundle(flags.bundle as string), standalone }
-  }
-  if (flags.state === undefined && io.isTTY(io.stdin)) {
-    throw new UsageError('hook: expected the OCI state on stdin (or --state, --bundle, --rootfs); see --help')
   }
   const state =
     flags.state !== undefined
       ? parseState(readFileBounded(flags.state, 'state file'), flags.state)
       : parseState(readFdBounded(io.stdin, 'state on stdin'), 'stdin')
-  const rootfs =
-    state.root !== undefined
-      ? isAbsolute(state.root) ? state.root : join(state.bundle, state.root)
-      : rootfsFromBundle(state.bundle)
-  return { state, rootfs, standalone }
+  if (state.root !== undefined) return { state, rootfs: isAbsolute(state.root) ? state.root : join(state.bundle, state.root), standalone }
+  try {
+    return { state, rootfs: rootfsFromBundle(state.bundle), standalone }
+  } catch (er) {
+    const code = er instanceof HookError ? errorCode(er.cause) : undefined
+    if ((code !== 'EACCES' && code !== 'EPERM') || mapsHostRoot(readFileBounded('/proc/self/uid_map', 'uid map'))) throw er
+    return {
+      state,
+      standalone,
+      unreadable:
+        `${state.bundle}/config.json is unreadable here (${code}): a user namespace that does not map host root ` +
+        '(rootless, or --uidmap), where runc and crun mount the container\'s own procfs and runsc\'s gofer never runs',
+    }
+  }
 }
+
+/**
+ * Whether a /proc/self/uid_map text (lines "inside outside count",
+ * user_namespaces(7)) maps host uid 0 into this namespace.
+ */
+export const mapsHostRoot = (uidMap: string): boolean =>
+  uidMap.split('\n').some(line => {
+    const [, outside] = line.trim().split(/\s+/)
+    return outside === '0'
+  })
 
 /** Runs the OCI hook; returns the exit code. */
 export const hookCommand = (argv: string[], io: HookIO): number => {
@@ -92,34 +127,52 @@ export const hookCommand = (argv: string[], io: HookIO): number => {
   }
   const logFile = flags['log-file'] as string | undefined
   if (logFile !== undefined && !isAbsolute(logFile)) throw new UsageError('hook: --log-file must be an absolute path')
-  const log = logFile === undefined ? undefined : openRunLog(logFile, io.err)
   const source = (flags.source as string | undefined) ?? DEFAULT_SOURCE
-  let target: Target | undefined
+  // Cheapest check first, before any other read: without a driver there is
+  // nothing to do, whatever the state, config.json or log file would say
+  // (a rootless container may be unable to read them).
+  const standalone = checkTargetFlags(flags, io)
+  let driver: ReturnType<typeof statSource> | Error
+  try {
+    driver = statSource(source)
+  } catch (er) {
+    driver = er as Error
+  }
+  // At most one stderr line a run: a log that cannot be opened is said only
+  // when the run has nothing else to say (a failure's line matters more).
+  let logWarning: string | undefined
+  const log = logFile === undefined ? undefined : openRunLog(logFile, line => (logWarning = line))
+  // What the log line names: the state's id and the rootfs, once known.
+  let logged: { id?: string; rootfs?: string } = {}
   let placedStage: Stage | undefined = stage as Stage | undefined
   const finish = (outcome: Outcome | { action: 'failed'; reason: string }, exitCode: number) => {
-    if (log !== undefined) {
-      log.write({
-        time: new Date().toISOString(),
-        id: target?.state?.id,
-        stage: placedStage,
-        rootfs: target?.rootfs,
-        action: outcome.action,
-        reason: outcome.reason,
-        exitCode,
-        durationMs: Number(process.hrtime.bigint() - started) / 1e6,
-      })
-    }
+    log?.write({
+      time: new Date().toISOString(),
+      ...logged,
+      stage: placedStage,
+      action: outcome.action,
+      reason: outcome.reason,
+      exitCode,
+      durationMs: Number(process.hrtime.bigint() - started) / 1e6,
+    })
     return exitCode
   }
+  const conclude = (outcome: Outcome) => {
+    if (!report(outcome, standalone, io) && logWarning !== undefined) io.err(logWarning)
+    return finish(outcome, 0)
+  }
   try {
-    target = readTarget(flags, io)
-    debug('rootfs %s, state %o', target.rootfs, target.state)
-    // Cheapest check first: without a driver there is nothing to do.
-    if (!statSource(source)) {
-      const outcome: Outcome = { action: 'skipped', reason: `no NVIDIA driver loaded (${source} does not exist)`, warning: false }
-      report(outcome, target.standalone, io)
-      return finish(outcome, 0)
+    debug('source %s: %s', source, driver instanceof Error ? driver.message : driver ? 'present' : 'absent')
+    if (driver instanceof Error) throw driver
+    if (!driver) {
+      return conclude({ action: 'skipped', reason: `no NVIDIA driver loaded (${source} does not exist)`, warning: false })
     }
+    const target = readTarget(flags, io, standalone)
+    logged = { id: target.state?.id, rootfs: 'rootfs' in target ? target.rootfs : undefined }
+    if ('unreadable' in target) {
+      return conclude({ action: 'skipped', reason: target.unreadable, warning: false })
+    }
+    debug('rootfs %s, state %o', target.rootfs, target.state)
     const placement = target.standalone ? { act: 'here' as const, stage: placedStage } : place(placedStage, target.state?.pid, io.probe)
     placedStage = placement.stage
     debug('placement %o', placement)
@@ -131,24 +184,27 @@ export const hookCommand = (argv: string[], io: HookIO): number => {
     } else {
       outcome = provideProcfs({ rootfs: target.rootfs, source, dryRun: flags['dry-run'] === true })
     }
-    report(outcome, target.standalone, io)
-    return finish(outcome, 0)
+    return conclude(outcome)
   } catch (er) {
     if (er instanceof HookError && !(er instanceof UsageError)) finish({ action: 'failed', reason: er.message }, er.exitCode)
     throw er
   }
 }
 
-const report = (outcome: Outcome, standalone: boolean, io: HookIO) => {
+/** Says what a run did (stdout for a plan, stderr otherwise); returns whether it wrote to stderr. */
+const report = (outcome: Outcome, standalone: boolean, io: HookIO): boolean => {
   if (outcome.action === 'planned') {
     for (const line of outcome.plan) io.out(`would ${line}`)
     if (!outcome.plan.length) io.out(`would ${outcome.reason}`)
-  } else if (outcome.action === 'skipped' && outcome.warning) {
-    io.err(`nvidia-procfs-hook: warning: ${outcome.reason}`)
-  } else if (standalone) {
-    // A person running it by hand wants to know; runtimes get silence.
-    io.err(`nvidia-procfs-hook: ${outcome.action}: ${outcome.reason}`)
+    return false
   }
+  if (outcome.action === 'skipped' && outcome.warning) {
+    io.err(`nvidia-procfs-hook: warning: ${outcome.reason}`)
+    return true
+  }
+  // A person running it by hand wants to know; runtimes get silence.
+  if (standalone) io.err(`nvidia-procfs-hook: ${outcome.action}: ${outcome.reason}`)
+  return standalone
 }
 
 /**

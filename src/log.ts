@@ -1,6 +1,6 @@
 import type createDebug from 'debug'
 import { closeSync, constants, openSync, writeSync } from 'node:fs'
-import { errorText, HookError } from './errors'
+import { errorText } from './errors'
 
 const NAMESPACE = 'nvidia-procfs-hook'
 
@@ -40,16 +40,20 @@ export interface RunLog {
 }
 
 /**
- * Opens --log-file before the hook acts, so a log that cannot be opened
- * fails the run while nothing has changed yet. O_NOFOLLOW: the log path is
- * ours, and a symlink planted there must not redirect a root-owned write.
+ * Opens --log-file before the hook acts. A log that cannot be opened (a
+ * root-only directory seen from a rootless or --uidmap container, a full
+ * disk) is one warning through `warn` and no log: the container's fate is
+ * decided by the mount alone. Returns undefined then. O_NOFOLLOW: the log
+ * path is ours, and a symlink planted there must not redirect a root-owned
+ * write (ELOOP, warned like any other failure).
  */
-export const openRunLog = (file: string, warn: (line: string) => void): RunLog => {
+export const openRunLog = (file: string, warn: (line: string) => void): RunLog | undefined => {
   let fd: number
   try {
     fd = openSync(file, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o640)
   } catch (er) {
-    throw new HookError(`cannot open log file ${file}: ${errorText(er)}`)
+    warn(`nvidia-procfs-hook: warning: cannot open log file ${file}: ${errorText(er)}; this run is not logged`)
+    return undefined
   }
   return {
     write: record => {

@@ -44,6 +44,8 @@ export const readFileBounded = (path: string, what: string, limit = MAX_INPUT_BY
     const code = errorCode(er)
     throw new HookError(
       code === 'ENOENT' ? `${what} ${path} does not exist` : `cannot open ${what} ${path}: ${errorText(er)}`,
+      1,
+      { cause: er },
     )
   }
   try {

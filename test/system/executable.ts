@@ -149,7 +149,7 @@ t.test('debug variables change only what is logged', async t => {
   const res = run(['--stage', 'createContainer', '--source', '/nonexistent/nvidia'], env, { input: stateFor(bundle), cwd: dir })
   t.equal(res.status, 0, res.stderr)
   t.equal(res.stdout, '')
-  t.match(res.stderr, /nvidia-procfs-hook:hook rootfs /)
+  t.match(res.stderr, /nvidia-procfs-hook:hook source \/nonexistent\/nvidia: absent/)
   t.same(filesUnder(dir), [])
 })
 

@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap'
 import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { hookCommand, HOOK_USAGE, type HookIO } from '../../src/hook'
+import { hookCommand, HOOK_USAGE, mapsHostRoot, type HookIO } from '../../src/hook'
 import { procProbe } from '../../src/placement'
 
 // Paths in this file never lead to a mount: the source is missing or the
@@ -52,19 +52,69 @@ t.test('no driver: exit 0, silent for a runtime, one line for a person', async t
 t.test('the log file gets one JSON line per run', async t => {
   const b = bundleDir(t)
   const log = `${b}/hook.log`
+  const source = `${b}/source`
   t.equal(hookCommand(['--source', MISSING, '--log-file', log, '--stage', 'createContainer'], io(state(b)).hookIO), 0)
-  t.throws(() => hookCommand(['--log-file', log], io('{"id": 1}').hookIO), { message: /"id" must be a string/ })
-  const [first, second] = readFileSync(log, 'utf8').trim().split('\n').map(l => JSON.parse(l))
-  t.match(first, { id: 'c1', stage: 'createContainer', rootfs: `${b}/rootfs`, action: 'skipped', reason: /no NVIDIA driver/, exitCode: 0 })
+  t.equal(hookCommand(['--source', source, '--dry-run', '--log-file', log], io(state(b)).hookIO), 0)
+  t.throws(() => hookCommand(['--source', source, '--log-file', log], io('{"id": 1}').hookIO), { message: /"id" must be a string/ })
+  const [first, second, third] = readFileSync(log, 'utf8').trim().split('\n').map(l => JSON.parse(l))
+  // No driver: nothing else was read, so the line names neither container nor rootfs.
+  t.match(first, { stage: 'createContainer', action: 'skipped', reason: /no NVIDIA driver/, exitCode: 0 })
+  t.equal(first.id, undefined)
+  t.equal(first.rootfs, undefined)
   t.type(first.durationMs, 'number')
-  t.match(second, { action: 'failed', reason: /invalid OCI state from stdin/, exitCode: 1 })
-  t.equal(second.id, undefined)
+  t.match(second, { id: 'c1', stage: 'createContainer', rootfs: `${b}/rootfs`, action: 'planned', exitCode: 0 })
+  t.match(third, { action: 'failed', reason: /invalid OCI state from stdin/, exitCode: 1 })
+  t.equal(third.id, undefined)
+})
+
+t.test('no driver: exit 0 before reading the state, config.json or anything else', async t => {
+  const b = bundleDir(t)
+  const r = io('this is not a state')
+  t.equal(hookCommand(['--source', MISSING, '--stage', 'createContainer'], r.hookIO), 0)
+  t.match(readFileSync(`/proc/self/fdinfo/${r.hookIO.stdin}`, 'utf8'), /^pos:\s+0$/m, 'stdin was not read')
+  t.same(r.err, [])
+  const noConfig = io(state(`${b}/no-such-bundle`))
+  t.equal(hookCommand(['--source', MISSING], noConfig.hookIO), 0)
+  t.same(noConfig.err, [])
+  t.equal(hookCommand(['--source', MISSING, '--state', `${b}/absent-state.json`], io().hookIO), 0)
+})
+
+t.test('a log file that cannot be opened is one warning; the run goes on', async t => {
+  const b = bundleDir(t)
+  const log = `${b}/no-such-dir/hook.log`
+  const skip = io(state(b))
+  t.equal(hookCommand(['--source', MISSING, '--log-file', log], skip.hookIO), 0)
+  t.same(skip.err, [`nvidia-procfs-hook: warning: cannot open log file ${log}: ENOENT; this run is not logged`])
+  const plan = io()
+  t.equal(hookCommand(['--rootfs', `${b}/rootfs`, '--source', `${b}/source`, '--dry-run', '--log-file', log], plan.hookIO), 0)
+  t.equal(plan.err.length, 1)
+  t.match(plan.out, [/^would create /])
+  // One stderr line at most: a run that says something else says only that.
+  const byHand = io()
+  t.equal(hookCommand(['--rootfs', `${b}/rootfs`, '--source', MISSING, '--log-file', log], byHand.hookIO), 0)
+  t.same(byHand.err, [`nvidia-procfs-hook: skipped: no NVIDIA driver loaded (${MISSING} does not exist)`])
+  t.throws(() => hookCommand(['--source', `${b}/source`, '--log-file', log], io('{}').hookIO), { message: /invalid OCI state/ })
+})
+
+t.test('mapsHostRoot reads uid_map', async t => {
+  t.equal(mapsHostRoot('         0          0 4294967295\n'), true, 'the initial namespace')
+  t.equal(mapsHostRoot('         0     100000      65536\n'), false, '--uidmap 0:100000:65536')
+  t.equal(mapsHostRoot('         0       1000          1\n         1     100000      65536\n'), false, 'rootless')
+  t.equal(mapsHostRoot('         0       1000          1\n      1000          0          1\n'), true, 'host root mapped to 1000')
+  t.equal(mapsHostRoot(''), false, 'no mapping at all')
 })
 
 t.test('the rootfs comes from crun\'s root, the bundle, or --rootfs/--bundle', async t => {
   const b = bundleDir(t, { root: { path: '/somewhere/else' } })
   const log = `${b}/hook.log`
-  const run = (args: string[], stdin?: string) => hookCommand([...args, '--source', MISSING, '--log-file', log], io(stdin).hookIO)
+  // Dry runs: most of these rootfs paths do not exist, and the log names the rootfs either way.
+  const run = (args: string[], stdin?: string) => {
+    try {
+      hookCommand([...args, '--source', `${b}/source`, '--dry-run', '--log-file', log], io(stdin).hookIO)
+    } catch (er) {
+      t.match(er, { name: 'HookError', message: /^rootfs .* does not exist$/ })
+    }
+  }
   run([], state(b, { root: '/crun/rootfs' }))
   run([], state(b, { root: 'rel' }))
   run([], state(b))
@@ -100,7 +150,7 @@ t.test('--debug traces to stderr', async t => {
   const orig = process.stderr.write
   process.stderr.write = ((s: string) => (written.push(s), true)) as typeof process.stderr.write
   try {
-    hookCommand(['--debug', '--source', MISSING], io(state(b)).hookIO)
+    hookCommand(['--debug', '--source', `${b}/source`, '--dry-run'], io(state(b)).hookIO)
   } finally {
     process.stderr.write = orig
     // Tracing stays on for this process once enabled; keep the other tests' output clean.

@@ -10,24 +10,37 @@ const noWarn = (line: string) => {
 
 t.test('appends one JSON line per run', async t => {
   const dir = t.testdir({})
-  openRunLog(`${dir}/log`, noWarn).write(record)
-  openRunLog(`${dir}/log`, noWarn).write({ ...record, id: 'c2' })
+  openRunLog(`${dir}/log`, noWarn)?.write(record)
+  openRunLog(`${dir}/log`, noWarn)?.write({ ...record, id: 'c2' })
   const lines = readFileSync(`${dir}/log`, 'utf8').split('\n')
   t.same(lines.slice(0, 2).map(l => JSON.parse(l).id), ['c1', 'c2'])
   t.equal(lines[2], '')
   t.equal(statSync(`${dir}/log`).mode & 0o777, 0o640 & ~process.umask())
 })
 
-t.test('never follows a symlink planted at the log path', async t => {
+t.test('never follows a symlink planted at the log path: one warning, no log', async t => {
   const dir = t.testdir({ target: 'keep' })
   symlinkSync(`${dir}/target`, `${dir}/log`)
-  t.throws(() => openRunLog(`${dir}/log`, noWarn), { name: 'HookError', message: /cannot open log file .*: ELOOP/ })
+  const warnings: string[] = []
+  t.equal(openRunLog(`${dir}/log`, l => warnings.push(l)), undefined)
+  t.same(warnings, [`nvidia-procfs-hook: warning: cannot open log file ${dir}/log: ELOOP; this run is not logged`])
   t.equal(readFileSync(`${dir}/target`, 'utf8'), 'keep')
+})
+
+t.test('a log that cannot be opened is one warning, never an error', async t => {
+  const dir = t.testdir({ sub: {} })
+  const warnings: string[] = []
+  t.equal(openRunLog(`${dir}/absent/log`, l => warnings.push(l)), undefined)
+  t.equal(openRunLog(`${dir}/sub`, l => warnings.push(l)), undefined)
+  t.same(warnings, [
+    `nvidia-procfs-hook: warning: cannot open log file ${dir}/absent/log: ENOENT; this run is not logged`,
+    `nvidia-procfs-hook: warning: cannot open log file ${dir}/sub: EISDIR; this run is not logged`,
+  ])
 })
 
 t.test('a write that fails is a warning: the verdict stands', async t => {
   const warnings: string[] = []
-  openRunLog('/dev/full', l => warnings.push(l)).write(record)
+  openRunLog('/dev/full', l => warnings.push(l))?.write(record)
   t.same(warnings, ['nvidia-procfs-hook: warning: cannot write log file /dev/full: ENOSPC'])
 })
 
