@@ -8,6 +8,7 @@
 import { spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, rmSync, renameSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
+import { debianMirror } from './debian-mirror.cjs'
 
 /**
  * Per Node architecture (process.arch): the names Debian (dpkg), rpm and
@@ -45,7 +46,8 @@ const cache = resolve('node_modules/.cache/nvidia-procfs-hook')
  * The command that runs an `arch` program here: [] for this machine's,
  * else qemu-user with a sysroot of Debian 12's libraries for `arch`
  * (node_modules/.cache/nvidia-procfs-hook/sysroot-linux-<arch>, extracted
- * by mmdebstrap the first time; a killed extraction leaves no half sysroot).
+ * by mmdebstrap the first time, from this machine's Debian mirror:
+ * build/debian-mirror.cjs; a killed extraction leaves no half sysroot).
  * Throws one line naming what failed.
  */
 export const runnerFor = arch => {
@@ -57,7 +59,7 @@ export const runnerFor = arch => {
     rmSync(tmp, { recursive: true, force: true })
     const res = spawnSync(
       'mmdebstrap',
-      ['--quiet', '--variant=extract', `--architectures=${TARGETS[arch].deb}`, `--include=${SYSROOT_PACKAGES.join(',')}`, 'bookworm', tmp, 'http://deb.debian.org/debian'],
+      ['--quiet', '--variant=extract', `--architectures=${TARGETS[arch].deb}`, `--include=${SYSROOT_PACKAGES.join(',')}`, 'bookworm', tmp, debianMirror()],
       { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] },
     )
     if (res.status !== 0) {

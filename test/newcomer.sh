@@ -13,7 +13,11 @@ trap 'rm -rf --one-file-system "$work"' EXIT
 trap 'exit 1' TERM INT
 root=$work/root
 
-mmdebstrap --quiet --variant=required --aptopt='Acquire::Check-Valid-Until "false"' bookworm "$root" http://deb.debian.org/debian
+# The Debian mirror this machine's apt uses (or NPH_DEBIAN_MIRROR): the
+# root's apt, and so the test line's installs, use it too.
+mirror=$(cd "$repo" && node -p 'require("./build/debian-mirror.cjs").debianMirror()')
+mmdebstrap --quiet --variant=required --aptopt='Acquire::Check-Valid-Until "false"' bookworm "$root" "$mirror"
+
 # Node and npm as this machine has them; nothing else is added.
 cp "$(readlink -f "$(command -v node)")" "$root/usr/bin/node"
 npm_dir=$(readlink -f "$(dirname "$(readlink -f "$(command -v npm)")")/..")

@@ -1,7 +1,9 @@
 // The DaemonSet's image, built and run here without a registry: a Debian 12
-// base assembled by mmdebstrap (minbase) and imported into podman under the
-// name deploy/Containerfile starts FROM, then `podman build -f
-// deploy/Containerfile`. Its two containers then run as deploy/daemonset.yaml
+// base assembled by mmdebstrap (minbase, from this machine's Debian mirror:
+// build/debian-mirror.cjs) and imported into podman under the name
+// deploy/Containerfile starts FROM, then `podman build --pull=never -f
+// deploy/Containerfile`: podman never tries a registry, and a base that is
+// not there fails the test with one line. Its two containers then run as deploy/daemonset.yaml
 // says (commands, hostPath mounts, no capabilities, read-only root) against a
 // scratch host root: the init container installs the executable, and the
 // watcher patches a spec written to the host's /etc/cdi, then stops on SIGTERM.
@@ -22,6 +24,7 @@ import { hideHybridCgroup2 } from '../harness/podman'
 import { detachUnder } from '../harness/scratch'
 import { DEB_ARCH, EXE, TARGET_ARCH } from '../harness/target'
 import { ourCdiHook } from '../../src/registration'
+import { debianMirror } from '../../build/debian-mirror.cjs'
 
 const work = mkdtempSync(join(tmpdir(), 'nph-image-'))
 t.teardown(() => {
@@ -71,12 +74,14 @@ const runArgs = (c: Container) => [
 
 t.test('the image builds from deploy/Containerfile on a Debian 12 base made here', async t => {
   const base = join(work, 'base.tar')
-  const debootstrap = spawnSync('/usr/bin/mmdebstrap', ['--quiet', '--mode=root', '--variant=minbase', `--architectures=${ARCH}`, '--aptopt=Acquire::Check-Valid-Until "false"', 'bookworm', base, 'http://deb.debian.org/debian'], { encoding: 'utf8' })
+  const debootstrap = spawnSync('/usr/bin/mmdebstrap', ['--quiet', '--mode=root', '--variant=minbase', `--architectures=${ARCH}`, '--aptopt=Acquire::Check-Valid-Until "false"', 'bookworm', base, debianMirror()], { encoding: 'utf8' })
   t.equal(debootstrap.status, 0, debootstrap.stderr)
   const from = /^FROM (\S+)$/m.exec(readFileSync('deploy/Containerfile', 'utf8'))?.[1] as string
   t.equal(podman('import', '--arch', ARCH, base, from).status, 0, `the base imported as ${from} (${ARCH})`)
-  // The Containerfile's RUN installs libatomic1 with apt: the build needs the network.
-  const built = podman('build', '--platform', `linux/${ARCH}`, '--network', 'host', '-f', 'deploy/Containerfile', '-t', IMAGE, '.')
+  if (podman('image', 'exists', from).status !== 0) return t.fail(`no local image ${from} to build FROM (its import above failed); the build never pulls one`)
+  // The Containerfile's RUN installs libatomic1 with apt from the base's
+  // sources (the mirror above): the build needs that mirror, no registry.
+  const built = podman('build', '--pull=never', '--platform', `linux/${ARCH}`, '--network', 'host', '-f', 'deploy/Containerfile', '-t', IMAGE, '.')
   t.equal(built.status, 0, built.stderr.slice(-2000))
   t.equal(podman('image', 'inspect', '--format', '{{.Architecture}}', IMAGE).stdout, `${ARCH}\n`, `an ${ARCH} image`)
   const version = podman('run', '--rm', '--network', 'none', IMAGE, '--version')
