@@ -10,11 +10,12 @@ import { pathToFileURL } from 'node:url'
  * What each step runs: the build strips and runs the Node base binary (it
  * links libatomic), and build/targets.mjs's crossPackages adds what another
  * architecture's needs; the tests build every architecture, run the foreign
- * one under qemu-user, and run runtimes, util-linux and mmdebstrap.
+ * one under qemu-user, and run runtimes, util-linux and mmdebstrap (with
+ * arch-test, which mmdebstrap needs for another architecture's root).
  */
 export const PACKAGES = {
   build: ['binutils', 'libatomic1'],
-  test: ['binutils', 'libatomic1', 'qemu-user-static', 'binutils-aarch64-linux-gnu', 'runc', 'crun', 'podman', 'runsc', 'busybox-static', 'jq', 'util-linux', 'mount', 'procps', 'time', 'man-db', 'strace', 'mmdebstrap', 'systemd', 'dpkg-dev', 'rpm'],
+  test: ['binutils', 'libatomic1', 'qemu-user-static', 'binutils-aarch64-linux-gnu', 'runc', 'crun', 'podman', 'runsc', 'busybox-static', 'jq', 'util-linux', 'mount', 'procps', 'time', 'man-db', 'strace', 'mmdebstrap', 'arch-test', 'systemd', 'dpkg-dev', 'rpm'],
 }
 
 const installed = pkg => spawnSync('dpkg-query', ['-W', '-f=${Status}', pkg], { encoding: 'utf8' }).stdout === 'install ok installed'
