@@ -8,10 +8,11 @@ import type { Test } from 'tap'
  * test and stopped by pid at teardown: the native snapshotter (no overlay
  * needed), CDI on for the CRI with `specDirs`, runc and crun as runtimes
  * (crun through runc.v2's BinaryName), no CNI (pods use the host network),
- * and `restrict_oom_score_adj` (no CAP_SYS_RESOURCE here; runtimes.md).
- * Only inside a private mount namespace.
+ * and `restrict_oom_score_adj` (no CAP_SYS_RESOURCE here; runtimes.md);
+ * `extra` is TOML appended to its config (more runtimes). Only inside a
+ * private mount namespace.
  */
-export const startContainerd = async (t: Test, dir: string, specDirs: string[], sandboxImage: string) => {
+export const startContainerd = async (t: Test, dir: string, specDirs: string[], sandboxImage: string, extra = '') => {
   mkdirSync(dir, { recursive: true })
   const address = join(dir, 'containerd.sock')
   const config = join(dir, 'config.toml')
@@ -39,7 +40,7 @@ ${runtime('runc')}${runtime('crun')}
   snapshotter = 'native'
 [plugins.'io.containerd.cri.v1.images'.pinned_images]
   sandbox = '${sandboxImage}'
-`,
+${extra}`,
   )
   const child: ChildProcess = spawn('/usr/bin/containerd', ['--config', config, '--log-level', 'warn'], {
     stdio: ['ignore', 'ignore', 'pipe'],

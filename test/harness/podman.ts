@@ -24,11 +24,14 @@ export const podman = (dir: string) => {
   // podman 5 warns on every run under cgroup v1 (this machine's layout).
   const env = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', CONTAINERS_CONF: conf, HOME: dir, PODMAN_IGNORE_CGROUPSV1_WARNING: '1' }
   return {
-    /** `podman run --rm` of `argv` in the busybox `rootfs`, asking for CDI device `device`; `flags` go before `--rootfs`. */
-    run: (opts: { runtime: 'runc' | 'crun'; hooksDir: string; device: string; rootfs: string; argv: string[]; flags?: string[] }) =>
+    /**
+     * `podman run --rm` of `argv` in the busybox `rootfs`, asking for CDI device `device`;
+     * `runtime` a name or a path; `runtimeFlags` go to it (`--runtime-flag`); `flags` go before `--rootfs`.
+     */
+    run: (opts: { runtime: string; runtimeFlags?: string[]; hooksDir: string; device: string; rootfs: string; argv: string[]; flags?: string[] }) =>
       spawnSync(
         '/usr/bin/podman',
-        [...global, '--runtime', opts.runtime, '--hooks-dir', opts.hooksDir, 'run', '--rm', '--network', 'none', '--device', opts.device, ...(opts.flags ?? []), '--rootfs', opts.rootfs, ...opts.argv],
+        [...global, '--runtime', opts.runtime, ...(opts.runtimeFlags ?? []).flatMap(f => ['--runtime-flag', f]), '--hooks-dir', opts.hooksDir, 'run', '--rm', '--network', 'none', '--device', opts.device, ...(opts.flags ?? []), '--rootfs', opts.rootfs, ...opts.argv],
         { env, encoding: 'utf8', timeout: 60_000 },
       ),
   }
