@@ -28,7 +28,7 @@ if (typeof found !== 'string') {
 }
 
 import { spawn, spawnSync } from 'node:child_process'
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { writeBusyboxRootfs } from '../harness/busybox-rootfs'
@@ -40,6 +40,7 @@ import { busyboxImage } from '../harness/oci-image'
 import { podman } from '../harness/podman'
 import { goferLog, placeFiles, processesNaming, type RealTools } from '../harness/real-tools'
 import { detachUnder } from '../harness/scratch'
+import { parseMountinfo } from '../../src/mountinfo'
 import { ourCdiHook } from '../../src/registration'
 
 const EXE = resolve('dist/nvidia-procfs-hook')
@@ -74,13 +75,17 @@ const main = (tools: RealTools) => {
   const log = join(work, 'hook.log')
   const logs = join(work, 'runsc-logs')
 
+  // A probe after NVIDIA's hook: the gofer's mount table, as the gofer has it.
+  const seen = join(work, 'gofer-mountinfo')
+  const PROBE = { hookName: 'createContainer', path: '/bin/sh', args: ['sh', '-c', `cat /proc/self/mountinfo > ${seen}`], env: ['PATH=/usr/bin:/bin'] }
   const spec = (kind: string, device: string, env: string, ours: boolean) =>
-    JSON.stringify({ cdiVersion: '0.5.0', kind, devices: [{ name: device, containerEdits: { env: [`GPU_UNDER_TEST=${env}`] } }], containerEdits: { hooks: [...(ours ? [ourCdiHook({ binary: EXE, logFile: log })] : []), NVIDIA] } })
-  /** Empties the gofer logs and our hook's log before a run. */
+    JSON.stringify({ cdiVersion: '0.5.0', kind, devices: [{ name: device, containerEdits: { env: [`GPU_UNDER_TEST=${env}`] } }], containerEdits: { hooks: [...(ours ? [ourCdiHook({ binary: EXE, logFile: log })] : []), NVIDIA, PROBE] } })
+  /** Empties the gofer logs, our hook's log and the probe's output before a run. */
   const reset = () => {
     rmSync(logs, { recursive: true, force: true })
     mkdirSync(logs)
     writeFileSync(log, '')
+    rmSync(seen, { force: true })
   }
   const records = () => readFileSync(log, 'utf8').split('\n').filter(Boolean).map(l => JSON.parse(l) as Record<string, unknown>)
 
@@ -90,12 +95,17 @@ const main = (tools: RealTools) => {
     t.match(gofer, `Execute hook "${EXE}" success!`, `${what}: our hook succeeded in the gofer`)
     t.match(gofer, `Execute hook "${NVIDIA.path}" success!`, `${what}: NVIDIA's hook succeeded after it`)
     t.match(records(), [{ stage: 'createContainer', action: 'mounted', exitCode: 0 }], `${what}: our log: mounted, once`)
+    const table = parseMountinfo(readFileSync(seen, 'utf8'))
+    const ours = table.find(m => m.mountPoint.endsWith('/rootfs/proc/driver/nvidia'))
+    t.match(ours?.options.slice(0, 4), ['ro', 'nosuid', 'nodev', 'noexec'], `${what}: our bind is read-only in the gofer's mount namespace (${ours?.mountPoint})`)
+    t.ok(table.some(m => m.mountPoint === `${ours?.mountPoint}/params`), `${what}: NVIDIA's modified params bound over it`)
   }
   /** What the gofer's log says of a run without it. */
   const failed = (t: Test, what: string) => {
     const gofer = goferLog(logs)
     t.match(gofer, `FATAL ERROR: error executing CreateContainer hooks: failure executing hook "${NVIDIA.path}", err: exit status 1`, `${what}: the gofer's log names NVIDIA's hook`)
     t.match(gofer, /proc\/driver\/nvidia\/params: no such file or directory/, `${what}: … and the missing params`)
+    t.notOk(existsSync(seen), `${what}: no hook after it ran`)
   }
   /** Processes of this test's engines still running, but containerd itself; podman's conmon and cleanup outlive `podman run --rm` a little, so wait for them (up to 10 s). */
   const leftovers = async (t: Test, what: string) => {
