@@ -15,7 +15,7 @@ import { pathToFileURL } from 'node:url'
  */
 export const PACKAGES = {
   build: ['binutils', 'libatomic1'],
-  test: ['binutils', 'libatomic1', 'qemu-user-static', 'binutils-aarch64-linux-gnu', 'runc', 'crun', 'podman', 'runsc', 'busybox-static', 'jq', 'util-linux', 'mount', 'procps', 'time', 'man-db', 'strace', 'mmdebstrap', 'arch-test', 'systemd', 'dpkg-dev', 'rpm'],
+  test: ['binutils', 'libatomic1', 'qemu-user-static', 'binutils-aarch64-linux-gnu', 'runc', 'crun', 'podman', 'runsc', 'busybox-static', 'jq', 'util-linux', 'mount', 'procps', 'time', 'man-db', 'strace', 'mmdebstrap', 'arch-test', 'uidmap', 'systemd', 'dpkg-dev', 'rpm'],
 }
 
 const installed = pkg => spawnSync('dpkg-query', ['-W', '-f=${Status}', pkg], { encoding: 'utf8' }).stdout === 'install ok installed'
