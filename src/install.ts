@@ -20,18 +20,27 @@ import {
 import { basename, dirname, isAbsolute, join } from 'node:path'
 import { replaceFile } from './atomic-write'
 import { parseSpec, type SpecDoc } from './cdi-spec'
-import { specFiles } from './doctor-checks'
+import { applySettings, podmanHooksDirs } from './containers-conf'
 import { errorCode, errorText, HookError, UsageError } from './errors'
 import type { HookIO } from './hook'
-import { DEFAULT_SPEC_DIRS, HOOKS_D_DIRS, MANIFEST } from './host-layout'
-import { hostRootFrom } from './host-root'
+import {
+  CONTAINERS_CONF_D,
+  CRIO_HOOKS_FILE,
+  DEFAULT_SPEC_DIRS,
+  LEGACY_PRECREATE_FILE,
+  MANIFEST,
+  PODMAN_DROP_IN,
+  PODMAN_HOOKS_FILE_NAME,
+  podmanHooksDirFor,
+} from './host-layout'
+import { hostPath, hostRootFrom } from './host-root'
 import { parseArgs } from './parse-args'
-import { DEFAULT_BINARY, HOOK_ENV, NAME } from './registration'
+import { DEFAULT_BINARY, HOOK_ENV, NAME, ourHook } from './registration'
 
 export const DEFAULT_PREFIX = '/usr/local'
 
-/** The precreate file, in the first hooks.d directory: the one podman 4.3 reads by default. */
-export const HOOKS_FILE = `${HOOKS_D_DIRS[0] as string}/${NAME}.json`
+/** Where `install --hooks-d` puts podman's precreate file for `prefix`. */
+export const precreateFileFor = (prefix: string) => `${podmanHooksDirFor(prefix)}/${PODMAN_HOOKS_FILE_NAME}`
 
 export const INSTALL_USAGE = `Usage: nvidia-procfs-hook install [--prefix DIR] [--cdi] [--hooks-d] [--host-root DIR] [--json]
        nvidia-procfs-hook uninstall [--host-root DIR] [--json]
@@ -44,8 +53,14 @@ it did not write are never replaced. One line per file changed.
 
 Options:
   --prefix DIR      install: where bin/${NAME} goes (default ${DEFAULT_PREFIX})
-  --hooks-d         install: also write ${HOOKS_FILE}
-                    (podman's precreate stage) running the installed binary
+  --hooks-d         install: also register through hooks.d, running the
+                    installed binary: for podman, a precreate file in
+                    ${precreateFileFor('PREFIX')}
+                    and ${PODMAN_DROP_IN}
+                    setting podman's hooks_dir to the one in effect plus that
+                    directory (CRI-O and the NRI hook-injector refuse the
+                    precreate stage: they must never read it); for CRI-O, a
+                    createContainer file, ${CRIO_HOOKS_FILE}
   --cdi             install: also patch the CDI specs in ${DEFAULT_SPEC_DIRS.join(' and ')}
                     to run the installed binary first (cdi patch --binary)
   --host-root DIR   act on the host whose / is mounted at DIR (a pod's /host)
@@ -60,7 +75,7 @@ export interface Manifest {
   specs: string[]
 }
 
-/** The hooks.d file for podman's precreate stage, running `binary`. */
+/** The hooks.d file for podman's precreate stage, running `binary` (hooks.d/nvidia-procfs-hook.json for /usr/bin). */
 export const hooksFileFor = (binary: string): string =>
   `${JSON.stringify(
     {
@@ -72,6 +87,37 @@ export const hooksFileFor = (binary: string): string =>
     null,
     2,
   )}\n`
+
+/**
+ * What the CRI-O file's `when` matches: kubelet's annotation on every
+ * container it creates (kubernetes pkg/kubelet/kuberuntime/labels.go,
+ * newContainerAnnotations), which CRI-O passes to the hooks.d matcher with
+ * the pod's (server/container_create.go). podman never sets it, so podman,
+ * which reads the same directory and would run this entry after NVIDIA's
+ * CDI hooks, does not start the binary for it. Nothing CRI-O passes there
+ * singles out GPU or runsc containers (README "hooks.d").
+ */
+export const CRIO_WHEN = { annotations: { '^io\\.kubernetes\\.container\\.hash$': '.*' } }
+
+/**
+ * The hooks.d file for CRI-O: our createContainer entry, running `binary`
+ * (hooks.d/nvidia-procfs-hook-createcontainer.json for /usr/bin). CRI-O adds
+ * hooks.d hooks before it injects CDI edits, so this runs before NVIDIA's.
+ */
+export const crioHooksFileFor = (binary: string): string =>
+  `${JSON.stringify({ version: '1.0.0', hook: ourHook({ binary }), when: CRIO_WHEN, stages: ['createContainer'] }, null, 2)}\n`
+
+/** The containers.conf drop-in naming `dirs` as podman's hooks_dir: a plain array, which podman 4 and 5 both read. */
+export const dropInFor = (dirs: string[]): string =>
+  `# Written by \`${NAME} install --hooks-d\` (recorded in ${MANIFEST};
+# \`${NAME} uninstall\` removes it): podman's hooks_dir as it was then, plus
+# the directory of ${NAME}'s precreate file, which only podman may read
+# (CRI-O and the NRI hook-injector refuse the precreate stage). This file
+# replaces hooks_dir as set before it: after changing hooks_dir elsewhere,
+# run install --hooks-d again.
+[engine]
+hooks_dir = [${dirs.map(d => JSON.stringify(d)).join(', ')}]
+`
 
 interface Change {
   action: string
@@ -227,6 +273,41 @@ const report = (io: HookIO, json: boolean, changes: Change[], extra: Record<stri
   else for (const c of changes) io.out(`${c.action} ${c.path}${c.lists === undefined ? '' : ` (${c.lists} hooks list${c.lists === 1 ? '' : 's'})`}`)
 }
 
+/** The CDI specs in DEFAULT_SPEC_DIRS (host paths), as CDI loads them: *.json and *.yaml, by name. */
+const specFiles = (at: (p: string) => string): string[] =>
+  DEFAULT_SPEC_DIRS.flatMap(dir => {
+    try {
+      return readdirSync(at(dir))
+        .filter(n => /\.(json|yaml)$/.test(n))
+        .sort()
+        .map(n => `${dir}/${n}`)
+    } catch (er) {
+      // Absent, or not a directory: CDI skips it too.
+      if (errorCode(er) === 'ENOENT' || errorCode(er) === 'ENOTDIR') return []
+      /* c8 ignore start -- root lists any directory: only a failing disk gets here */
+      throw er
+      /* c8 ignore stop */
+    }
+  })
+
+/**
+ * The drop-in's text that adds `dir` to podman's effective hooks_dir, or
+ * undefined when podman already reads `dir` without one of ours. The list
+ * kept is the one in effect without our drop-in (containers-conf.ts), so
+ * every directory the operator configured stays. Throws HookError when a
+ * drop-in read after ours sets hooks_dir without `dir`: ours would change
+ * nothing there.
+ */
+const podmanDropIn = (at: (p: string) => string, dir: string, manifest: Manifest): string | undefined => {
+  const { dirs, sources } = podmanHooksDirs(at, PODMAN_DROP_IN)
+  if (dirs.includes(dir) && !manifest.files.includes(PODMAN_DROP_IN)) return undefined
+  const text = dropInFor([...dirs.filter(d => d !== dir), dir])
+  const after = sources.filter(s => s.file.startsWith(`${CONTAINERS_CONF_D}/`) && s.file > PODMAN_DROP_IN)
+  const masking = applySettings([dir], after).includes(dir) ? undefined : after.filter(s => s.setting !== undefined && !s.setting.append).pop()
+  if (masking) throw new HookError(`install: ${at(masking.file)} sets podman's hooks_dir after ${PODMAN_DROP_IN} would: add ${dir} to it there, and leave out --hooks-d`)
+  return text
+}
+
 export const installCommand = (argv: string[], io: HookIO): number => {
   const flags = parseArgs(argv, { string: ['prefix', 'host-root'], boolean: ['cdi', 'hooks-d', 'json'] }, 'install')
   if (flags.help) {
@@ -237,7 +318,9 @@ export const installCommand = (argv: string[], io: HookIO): number => {
   const prefix = (flags.prefix as string | undefined) ?? DEFAULT_PREFIX
   if (!isAbsolute(prefix)) throw new UsageError('install: --prefix must be an absolute path')
   const root = hostRootFrom(flags, 'install')
-  const at = (p: string) => join(root, p)
+  const at = (p: string) => hostPath(root, p)
+  /** A spec as its host names it, for messages (`at` may have followed links). */
+  const shown = (p: string) => join(root, p)
   const source = sourceExecutable(io.self)
   const binary = join(prefix, 'bin', NAME)
   const manifest = readManifest(at(MANIFEST))
@@ -252,16 +335,19 @@ export const installCommand = (argv: string[], io: HookIO): number => {
       fill: tmp => copyFileSync(source, tmp, constants.COPYFILE_EXCL),
     },
   ]
+  const textFile = (path: string, text: string, instead: string): FilePlan => ({
+    path,
+    action: 'wrote',
+    mode: 0o644,
+    same: () => readFileSync(at(path), 'utf8') === text,
+    instead,
+    fill: tmp => writeFileSync(tmp, text, { flag: 'wx' }),
+  })
   if (flags['hooks-d']) {
-    const text = hooksFileFor(binary)
-    files.push({
-      path: HOOKS_FILE,
-      action: 'wrote',
-      mode: 0o644,
-      same: () => readFileSync(at(HOOKS_FILE), 'utf8') === text,
-      instead: 'if the package put it there, it registers the hook already: leave out --hooks-d',
-      fill: tmp => writeFileSync(tmp, text, { flag: 'wx' }),
-    })
+    const packaged = `if the package put it there, it registers the hook already: leave out --hooks-d (with the package, \`install --prefix /usr --hooks-d\` adds only podman's drop-in)`
+    files.push(textFile(precreateFileFor(prefix), hooksFileFor(binary), packaged), textFile(CRIO_HOOKS_FILE, crioHooksFileFor(binary), packaged))
+    const dropIn = podmanDropIn(at, podmanHooksDirFor(prefix), manifest)
+    if (dropIn !== undefined) files.push(textFile(PODMAN_DROP_IN, dropIn, `it is not ours: add ${podmanHooksDirFor(prefix)} to hooks_dir yourself, and leave out --hooks-d`))
   }
   const toWrite = files.filter(f => {
     if (statSync(at(f.path), { throwIfNoEntry: false }) === undefined) return true
@@ -275,16 +361,16 @@ export const installCommand = (argv: string[], io: HookIO): number => {
   let failed = false
   const specs: SpecPlan[] = []
   if (flags.cdi) {
-    for (const path of specFiles({ root })) {
+    for (const path of specFiles(at)) {
       try {
         const real = realpathSync(at(path))
         const before = statSync(real)
-        const doc = parseSpec(readFileSync(real, 'utf8'), at(path))
+        const doc = parseSpec(readFileSync(real, 'utf8'), shown(path))
         const lists = doc.patch({ binary }).length
         if (lists) specs.push({ path, real, before, doc, lists })
       } catch (er) {
         failed = true
-        io.err(`nvidia-procfs-hook: error: install: ${er instanceof HookError ? er.message : `${at(path)}: ${errorText(er)}`}`)
+        io.err(`nvidia-procfs-hook: error: install: ${er instanceof HookError ? er.message : `${shown(path)}: ${errorText(er)}`}`)
       }
     }
   }
@@ -297,6 +383,14 @@ export const installCommand = (argv: string[], io: HookIO): number => {
     specs: union(manifest.specs, specs.map(s => s.path)),
   }
   const changes: Change[] = []
+  // 0.1.0's install --hooks-d put the precreate file where CRI-O reads it (and refuses it): ours, so it goes.
+  if (next.files.includes(LEGACY_PRECREATE_FILE)) {
+    next.files = next.files.filter(f => f !== LEGACY_PRECREATE_FILE)
+    if (statSync(at(LEGACY_PRECREATE_FILE), { throwIfNoEntry: false }) !== undefined) {
+      rmSync(at(LEGACY_PRECREATE_FILE))
+      changes.push({ action: 'removed', path: at(LEGACY_PRECREATE_FILE) })
+    }
+  }
   for (const d of dirs) mkdirSync(at(d), { mode: 0o755 })
   if (JSON.stringify(next) !== JSON.stringify(manifest)) {
     writeManifest(at(MANIFEST), next)
@@ -309,7 +403,7 @@ export const installCommand = (argv: string[], io: HookIO): number => {
   for (const s of specs) {
     try {
       replaceFile(s.real, s.doc.toString(), s.before)
-      changes.push({ action: 'patched', path: at(s.path), lists: s.lists })
+      changes.push({ action: 'patched', path: shown(s.path), lists: s.lists })
     } catch (er) {
       if (!(er instanceof HookError)) throw er
       failed = true
@@ -328,7 +422,8 @@ export const uninstallCommand = (argv: string[], io: HookIO): number => {
   }
   if (flags._.length) throw new UsageError(`uninstall: unexpected argument ${JSON.stringify(flags._[0])}`)
   const root = hostRootFrom(flags, 'uninstall')
-  const at = (p: string) => join(root, p)
+  const at = (p: string) => hostPath(root, p)
+  const shown = (p: string) => join(root, p)
   if (statSync(at(MANIFEST), { throwIfNoEntry: false }) === undefined) {
     report(io, flags.json, [], {}, `nothing to uninstall: ${at(MANIFEST)} does not exist`)
     return 0
@@ -340,10 +435,10 @@ export const uninstallCommand = (argv: string[], io: HookIO): number => {
     if (statSync(at(path), { throwIfNoEntry: false }) === undefined) continue
     const real = realpathSync(at(path))
     const before = statSync(real)
-    const doc = parseSpec(readFileSync(real, 'utf8'), at(path))
+    const doc = parseSpec(readFileSync(real, 'utf8'), shown(path))
     if (!doc.revert()) continue
     replaceFile(real, doc.toString(), before)
-    changes.push({ action: 'reverted', path: at(path) })
+    changes.push({ action: 'reverted', path: shown(path) })
   }
   for (const path of [...manifest.files].reverse()) {
     removeStaleTemps(at(path))

@@ -1,16 +1,19 @@
 import t, { type Test } from 'tap'
 import { spawnSync } from 'node:child_process'
-import { lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import { main, processIO } from '../../src/cli'
-import { MANIFEST } from '../../src/host-layout'
+import { CRIO_HOOKS_FILE, LEGACY_PRECREATE_FILE, MANIFEST, PODMAN_DROP_IN } from '../../src/host-layout'
 import type { HookIO } from '../../src/hook'
 import { parseHooksFile } from '../../src/hooks-d'
-import { HOOKS_FILE, hooksFileFor, INSTALL_USAGE } from '../../src/install'
+import { crioHooksFileFor, dropInFor, hooksFileFor, INSTALL_USAGE, precreateFileFor } from '../../src/install'
 import { DEFAULT_BINARY } from '../../src/registration'
 
 const FIXTURES = join(__dirname, '../fixtures/cdi')
 const BIN = '/usr/local/bin/nvidia-procfs-hook'
+/** Where install --hooks-d puts podman's precreate file for the default prefix. */
+const HOOKS_FILE = '/usr/local/share/nvidia-procfs-hook/hooks.d/nvidia-procfs-hook.json'
+const PODMAN_DIRS = ['/usr/share/containers/oci/hooks.d', '/usr/local/share/nvidia-procfs-hook/hooks.d']
 
 const run = (argv: string[], self: string[]) => {
   const out: string[] = []
@@ -27,7 +30,7 @@ const snapshot = (dir: string, base = dir): Record<string, string> => {
     const st = lstatSync(p)
     const key = p.slice(base.length)
     if (st.isDirectory()) Object.assign(out, { [`${key}/`]: (st.mode & 0o7777).toString(8) }, snapshot(p, base))
-    else out[key] = st.isSymbolicLink() ? `-> ${readFileSync(p, 'utf8')}` : `${(st.mode & 0o7777).toString(8)} ${readFileSync(p, 'utf8')}`
+    else out[key] = st.isSymbolicLink() ? `-> ${readlinkSync(p)}` : `${(st.mode & 0o7777).toString(8)} ${readFileSync(p, 'utf8')}`
   }
   return out
 }
@@ -60,12 +63,19 @@ t.test('usage', async t => {
   for (const [argv, message] of cases) t.same(run(argv, self), { code: 2, out: [], err: [`nvidia-procfs-hook: error: ${message}`] }, argv.join(' '))
 })
 
-t.test('the hooks.d file install writes is the shipped one, for the default binary', async t => {
-  const shipped = readFileSync(join(__dirname, '../../hooks.d/nvidia-procfs-hook.json'), 'utf8')
-  t.same(JSON.parse(hooksFileFor(DEFAULT_BINARY)), JSON.parse(shipped))
+t.test('the hooks.d files install writes are the shipped ones, for the default binary', async t => {
+  const shipped = (name: string) => readFileSync(join(__dirname, '../../hooks.d', name), 'utf8')
+  t.equal(hooksFileFor(DEFAULT_BINARY), shipped('nvidia-procfs-hook.json'), 'precreate: byte for byte')
+  t.equal(crioHooksFileFor(DEFAULT_BINARY), shipped('nvidia-procfs-hook-createcontainer.json'), "CRI-O's createContainer file: byte for byte")
+  t.equal(precreateFileFor('/usr'), '/usr/share/nvidia-procfs-hook/hooks.d/nvidia-procfs-hook.json', "the packages' place, prefix /usr")
+  t.equal(precreateFileFor('/usr/local'), HOOKS_FILE)
   const other = parseHooksFile(hooksFileFor(BIN), 'x')
   t.same(other.hook.args, ['nvidia-procfs-hook', 'precreate', '--binary', BIN], 'precreate inserts an entry running the installed binary')
   t.equal(other.hook.path, BIN)
+  const crio = JSON.parse(crioHooksFileFor(BIN))
+  t.same(crio.hook, { path: BIN, args: ['nvidia-procfs-hook', 'hook', '--stage', 'createContainer'], env: ['PATH=/usr/sbin:/usr/bin:/sbin:/bin'] })
+  t.same(crio.stages, ['createContainer'])
+  t.same(crio.when, { annotations: { '^io\\.kubernetes\\.container\\.hash$': '.*' } }, "kubelet's containers only: podman never sets that annotation")
 })
 
 t.test('install, install again, uninstall: the host is as it was', async t => {
@@ -78,6 +88,8 @@ t.test('install, install again, uninstall: the host is as it was', async t => {
       `recorded ${root}${MANIFEST}`,
       `installed ${root}${BIN}`,
       `wrote ${root}${HOOKS_FILE}`,
+      `wrote ${root}${CRIO_HOOKS_FILE}`,
+      `wrote ${root}${PODMAN_DROP_IN}`,
       `patched ${root}/etc/cdi/nvidia.yaml (1 hooks list)`,
       `patched ${root}/var/run/cdi/k8s.device-plugin.nvidia.com-gpu.json (1 hooks list)`,
     ],
@@ -85,12 +97,30 @@ t.test('install, install again, uninstall: the host is as it was', async t => {
   })
   t.equal(readFileSync(join(root, BIN), 'utf8'), readFileSync(exe, 'utf8'))
   t.equal(statSync(join(root, BIN)).mode & 0o7777, 0o755)
-  t.equal(readFileSync(join(root, HOOKS_FILE), 'utf8'), hooksFileFor(BIN))
-  t.equal(statSync(join(root, HOOKS_FILE)).mode & 0o7777, 0o644)
+  for (const [file, text] of [[HOOKS_FILE, hooksFileFor(BIN)], [CRIO_HOOKS_FILE, crioHooksFileFor(BIN)], [PODMAN_DROP_IN, dropInFor(PODMAN_DIRS)]] as const) {
+    t.equal(readFileSync(join(root, file), 'utf8'), text, file)
+    t.equal(statSync(join(root, file)).mode & 0o7777, 0o644)
+  }
+  t.match(readFileSync(join(root, PODMAN_DROP_IN), 'utf8'), /\n\[engine\]\nhooks_dir = \["\/usr\/share\/containers\/oci\/hooks\.d", "\/usr\/local\/share\/nvidia-procfs-hook\/hooks\.d"\]\n$/, "podman's default, then ours")
+  t.notOk(statSync(join(root, LEGACY_PRECREATE_FILE), { throwIfNoEntry: false }), 'no precreate file where CRI-O reads')
   t.match(readFileSync(join(root, 'etc/cdi/nvidia.yaml'), 'utf8'), `- {hookName: createContainer, path: ${BIN}, args: [nvidia-procfs-hook, hook, --stage, createContainer]`)
   t.same(JSON.parse(readFileSync(join(root, MANIFEST), 'utf8')), {
-    files: [BIN, HOOKS_FILE],
-    dirs: ['/var/lib', '/var/lib/nvidia-procfs-hook', '/usr/local', '/usr/local/bin', '/usr/share', '/usr/share/containers', '/usr/share/containers/oci', '/usr/share/containers/oci/hooks.d'],
+    files: [BIN, HOOKS_FILE, CRIO_HOOKS_FILE, PODMAN_DROP_IN],
+    dirs: [
+      '/var/lib',
+      '/var/lib/nvidia-procfs-hook',
+      '/usr/local',
+      '/usr/local/bin',
+      '/usr/local/share',
+      '/usr/local/share/nvidia-procfs-hook',
+      '/usr/local/share/nvidia-procfs-hook/hooks.d',
+      '/usr/share',
+      '/usr/share/containers',
+      '/usr/share/containers/oci',
+      '/usr/share/containers/oci/hooks.d',
+      '/etc/containers',
+      '/etc/containers/containers.conf.d',
+    ],
     specs: ['/etc/cdi/nvidia.yaml', '/var/run/cdi/k8s.device-plugin.nvidia.com-gpu.json'],
   })
   const installed = snapshot(root)
@@ -106,6 +136,8 @@ t.test('install, install again, uninstall: the host is as it was', async t => {
     out: [
       `reverted ${root}/etc/cdi/nvidia.yaml`,
       `reverted ${root}/var/run/cdi/k8s.device-plugin.nvidia.com-gpu.json`,
+      `removed ${root}${PODMAN_DROP_IN}`,
+      `removed ${root}${CRIO_HOOKS_FILE}`,
       `removed ${root}${HOOKS_FILE}`,
       `removed ${root}${BIN}`,
       `removed ${root}${MANIFEST}`,
@@ -147,17 +179,121 @@ t.test('files install did not write are never replaced nor removed', async t => 
   t.notOk(statSync(join(root, 'var/lib'), { throwIfNoEntry: false }), 'nothing written, not even the manifest')
 
   writeFileSync(join(root, BIN), readFileSync(exe))
-  mkdirSync(join(root, 'usr/share/containers/oci/hooks.d'), { recursive: true })
-  writeFileSync(join(root, HOOKS_FILE), hooksFileFor(BIN))
+  for (const [file, text] of [[HOOKS_FILE, hooksFileFor(BIN)], [CRIO_HOOKS_FILE, crioHooksFileFor(BIN)], [PODMAN_DROP_IN, dropInFor(PODMAN_DIRS)]] as const) {
+    mkdirSync(join(root, dirname(file)), { recursive: true })
+    writeFileSync(join(root, file), text)
+  }
   t.same(run(['install', '--host-root', root, '--hooks-d'], [exe]).out, [`recorded ${root}${MANIFEST}`], 'identical files are left alone, and not recorded')
   t.same(run(['uninstall', '--host-root', root], [exe]).out, [`removed ${root}${MANIFEST}`])
   t.equal(readFileSync(join(root, BIN), 'utf8'), readFileSync(exe, 'utf8'), 'still there')
-  t.ok(statSync(join(root, HOOKS_FILE)).isFile(), 'still there')
+  for (const file of [HOOKS_FILE, CRIO_HOOKS_FILE, PODMAN_DROP_IN]) t.ok(statSync(join(root, file)).isFile(), `${file} still there`)
 
-  writeFileSync(join(root, HOOKS_FILE), hooksFileFor(DEFAULT_BINARY))
+  writeFileSync(join(root, CRIO_HOOKS_FILE), crioHooksFileFor(DEFAULT_BINARY))
   t.same(run(['install', '--host-root', root, '--hooks-d'], [exe]).err, [
-    `nvidia-procfs-hook: error: install: ${root}${HOOKS_FILE} exists and was not written by install (a package's? see dpkg -S ${HOOKS_FILE}); if the package put it there, it registers the hook already: leave out --hooks-d`,
-  ], 'the package\'s hooks.d file')
+    `nvidia-procfs-hook: error: install: ${root}${CRIO_HOOKS_FILE} exists and was not written by install (a package's? see dpkg -S ${CRIO_HOOKS_FILE}); if the package put it there, it registers the hook already: leave out --hooks-d (with the package, \`install --prefix /usr --hooks-d\` adds only podman's drop-in)`,
+  ], "the package's hooks.d file")
+})
+
+t.test("with the package: install --prefix /usr --hooks-d adds only podman's drop-in", async t => {
+  const { root, exe, dir } = setup(t)
+  // The package's files, and the package's binary running install.
+  const pkgBin = join(dir, 'pkg-bin')
+  writeFileSync(pkgBin, readFileSync(exe))
+  for (const [file, text] of [[DEFAULT_BINARY, readFileSync(exe, 'utf8')], [precreateFileFor('/usr'), hooksFileFor(DEFAULT_BINARY)], [CRIO_HOOKS_FILE, crioHooksFileFor(DEFAULT_BINARY)]] as const) {
+    mkdirSync(join(root, dirname(file)), { recursive: true })
+    writeFileSync(join(root, file), text)
+  }
+  const before = snapshot(root)
+  t.same(run(['install', '--host-root', root, '--prefix', '/usr', '--hooks-d'], [pkgBin]).out, [`recorded ${root}${MANIFEST}`, `wrote ${root}${PODMAN_DROP_IN}`])
+  t.equal(readFileSync(join(root, PODMAN_DROP_IN), 'utf8'), dropInFor(['/usr/share/containers/oci/hooks.d', '/usr/share/nvidia-procfs-hook/hooks.d']))
+  t.equal(run(['uninstall', '--host-root', root], [pkgBin]).code, 0)
+  t.same(snapshot(root), before, "the package's files stay")
+})
+
+t.test('the drop-in keeps every hooks directory the operator configured', async t => {
+  const { root, exe } = setup(t)
+  const conf = (file: string, text: string) => {
+    mkdirSync(join(root, dirname(file)), { recursive: true })
+    writeFileSync(join(root, file), text)
+  }
+  conf('/usr/share/containers/containers.conf', '[engine]\n# the distribution\'s\nhooks_dir = ["/usr/share/containers/oci/hooks.d"]\n')
+  conf('/etc/containers/containers.conf', '[containers]\nhooks_dir = ["/not/engine"]\n[engine]\nhooks_dir = [\n  "/opt/vendor/hooks.d",  # a comment\n  \'/etc/containers/oci/hooks.d\',\n]\n[engine.runtimes]\nrunc = ["/usr/bin/runc"]\n')
+  conf('/etc/containers/containers.conf.d/10-more.conf', '[engine]\nhooks_dir = ["/opt/more", {append = true}]\n')
+  t.equal(run(['install', '--host-root', root, '--hooks-d'], [exe]).code, 0)
+  t.equal(
+    readFileSync(join(root, PODMAN_DROP_IN), 'utf8'),
+    dropInFor(['/opt/vendor/hooks.d', '/etc/containers/oci/hooks.d', '/opt/more', '/usr/local/share/nvidia-procfs-hook/hooks.d']),
+    "the operator's list (containers.conf, then drop-ins in order; podman 5's append), then ours",
+  )
+  // The operator adds a directory: install again recomputes (its own drop-in left out) and rewrites its file.
+  conf('/etc/containers/containers.conf.d/20-later.conf', '[engine]\nhooks_dir = ["/opt/later", {append=true}]\n')
+  t.same(run(['install', '--host-root', root, '--hooks-d'], [exe]).out, [`wrote ${root}${PODMAN_DROP_IN}`])
+  t.match(readFileSync(join(root, PODMAN_DROP_IN), 'utf8'), 'hooks_dir = ["/opt/vendor/hooks.d", "/etc/containers/oci/hooks.d", "/opt/more", "/opt/later", "/usr/local/share/nvidia-procfs-hook/hooks.d"]\n')
+
+  // A drop-in read after ours that replaces hooks_dir: ours would change nothing.
+  conf('/etc/containers/containers.conf.d/zz-last.conf', '[engine]\nhooks_dir = ["/opt/only"]\n')
+  t.same(run(['install', '--host-root', root, '--hooks-d'], [exe]), {
+    code: 1,
+    out: [],
+    err: [`nvidia-procfs-hook: error: install: ${root}/etc/containers/containers.conf.d/zz-last.conf sets podman's hooks_dir after ${PODMAN_DROP_IN} would: add /usr/local/share/nvidia-procfs-hook/hooks.d to it there, and leave out --hooks-d`],
+  })
+  // Where podman already reads our directory, no drop-in is needed.
+  conf('/etc/containers/containers.conf.d/zz-last.conf', '[engine]\nhooks_dir = ["/usr/local/share/nvidia-procfs-hook/hooks.d"]\n')
+  t.equal(run(['uninstall', '--host-root', root], [exe]).code, 0)
+  t.same(run(['install', '--host-root', root, '--hooks-d'], [exe]).out, [`recorded ${root}${MANIFEST}`, `installed ${root}${BIN}`, `wrote ${root}${HOOKS_FILE}`, `wrote ${root}${CRIO_HOOKS_FILE}`])
+
+  // A hooks_dir this cannot read for sure: no drop-in built on a guess.
+  conf('/etc/containers/containers.conf.d/zz-last.conf', '[engine]\nhooks_dir = "/x"\n')
+  t.same(run(['install', '--host-root', root, '--hooks-d'], [exe]).err, [`nvidia-procfs-hook: error: ${root}/etc/containers/containers.conf.d/zz-last.conf:2: cannot read hooks_dir: not an array`])
+})
+
+t.test("0.1.0's precreate file where CRI-O reads it: install removes the one it wrote", async t => {
+  const { root, exe } = setup(t)
+  mkdirSync(join(root, dirname(LEGACY_PRECREATE_FILE)), { recursive: true })
+  writeFileSync(join(root, LEGACY_PRECREATE_FILE), hooksFileFor(BIN))
+  mkdirSync(join(root, dirname(MANIFEST)), { recursive: true })
+  writeFileSync(join(root, MANIFEST), JSON.stringify({ files: [BIN, LEGACY_PRECREATE_FILE], dirs: [], specs: [] }))
+  t.same(run(['install', '--host-root', root], [exe]).out, [`removed ${root}${LEGACY_PRECREATE_FILE}`, `recorded ${root}${MANIFEST}`, `installed ${root}${BIN}`])
+  t.notOk(statSync(join(root, LEGACY_PRECREATE_FILE), { throwIfNoEntry: false }))
+  t.same(JSON.parse(readFileSync(join(root, MANIFEST), 'utf8')).files, [BIN])
+  // One install did not write (the 0.1.0 package's): left alone.
+  writeFileSync(join(root, LEGACY_PRECREATE_FILE), hooksFileFor(DEFAULT_BINARY))
+  t.same(run(['install', '--host-root', root], [exe]).out, [`${root}${BIN} is installed; nothing to change`])
+  t.ok(statSync(join(root, LEGACY_PRECREATE_FILE)).isFile())
+})
+
+t.test('--host-root: host paths resolve inside it (/var/run -> /run, absolute links re-rooted)', async t => {
+  const dir = t.testdir({
+    host: {
+      etc: { cdi: {} },
+      run: { cdi: { 'k8s.device-plugin.nvidia.com-gpu.json': readFileSync(join(FIXTURES, 'k8s-device-plugin.json'), 'utf8') } },
+      opt: { specs: { 'nvidia.yaml': readFileSync(join(FIXTURES, 'nvidia-ctk.yaml'), 'utf8') } },
+      var: {},
+    },
+    'nvidia-procfs-hook': '#!/bin/sh\n',
+  })
+  const root = join(dir, 'host')
+  const exe = join(dir, 'nvidia-procfs-hook')
+  // Debian and Ubuntu: /var/run -> /run; and a spec linked by an absolute path, as the host names it.
+  symlinkSync('/run', join(root, 'var/run'))
+  symlinkSync('/opt/specs/nvidia.yaml', join(root, 'etc/cdi/nvidia.yaml'))
+  const before = snapshot(root)
+  t.same(run(['install', '--host-root', root, '--cdi'], [exe]), {
+    code: 0,
+    out: [
+      `recorded ${root}${MANIFEST}`,
+      `installed ${root}${BIN}`,
+      `patched ${root}/etc/cdi/nvidia.yaml (1 hooks list)`,
+      `patched ${root}/var/run/cdi/k8s.device-plugin.nvidia.com-gpu.json (1 hooks list)`,
+    ],
+    err: [],
+  })
+  t.match(readFileSync(join(root, 'run/cdi/k8s.device-plugin.nvidia.com-gpu.json'), 'utf8'), BIN, "the spec behind /var/run -> /run, in the host's /run")
+  t.match(readFileSync(join(root, 'opt/specs/nvidia.yaml'), 'utf8'), BIN, 'the linked spec, where the link points on the host')
+  t.ok(lstatSync(join(root, 'etc/cdi/nvidia.yaml')).isSymbolicLink(), 'the link itself stays')
+  t.same(JSON.parse(readFileSync(join(root, MANIFEST), 'utf8')).specs, ['/etc/cdi/nvidia.yaml', '/var/run/cdi/k8s.device-plugin.nvidia.com-gpu.json'], 'recorded as the host names them')
+  t.equal(run(['uninstall', '--host-root', root], [exe]).code, 0)
+  t.same(snapshot(root), before, 'uninstall reverts both, through the same resolution')
 })
 
 t.test('under Node: the executable that npm run build made, or a clear refusal', async t => {
@@ -195,12 +331,12 @@ t.test('CDI specs that cannot be patched are reported; the rest is installed', a
 t.test('uninstall: what changed since install', async t => {
   const { root, exe } = setup(t)
   t.equal(run(['install', '--host-root', root, '--cdi', '--hooks-d'], [exe]).code, 0)
-  // The spec was regenerated without our entry; the other is gone; the hooks.d file was removed by hand.
+  // The spec was regenerated without our entry; the other is gone; CRI-O's hooks.d file was removed by hand.
   writeFileSync(join(root, 'etc/cdi/nvidia.yaml'), readFileSync(join(FIXTURES, 'nvidia-ctk.yaml')))
   const gone = 'var/run/cdi/k8s.device-plugin.nvidia.com-gpu.json'
   spawnSync('/usr/bin/rm', ['-r', join(root, gone), join(root, 'usr/share/containers/oci/hooks.d')])
   writeFileSync(join(root, 'usr/local/bin/someone-elses'), '')
-  t.same(run(['uninstall', '--host-root', root], [exe]).out, [`removed ${root}${BIN}`, `removed ${root}${MANIFEST}`])
+  t.same(run(['uninstall', '--host-root', root], [exe]).out, [`removed ${root}${PODMAN_DROP_IN}`, `removed ${root}${HOOKS_FILE}`, `removed ${root}${BIN}`, `removed ${root}${MANIFEST}`])
   t.ok(statSync(join(root, 'usr/local/bin/someone-elses')).isFile(), 'a directory with others\' files in it stays')
   t.notOk(statSync(join(root, 'usr/share'), { throwIfNoEntry: false }), 'empty ones go')
 })
@@ -239,7 +375,7 @@ t.test('interrupted: every file is old or new, a rerun finishes, uninstall still
   t.throws(() => installCommand(['--host-root', root, '--hooks-d', '--cdi'], io), { message: `cannot write ${root}${BIN}: EIO` })
   t.notOk(statSync(join(root, BIN), { throwIfNoEntry: false }), 'no binary, not a partial one')
   t.same(readdirSync(join(root, 'usr/local/bin')), [], 'its temp file is removed')
-  t.same(JSON.parse(readFileSync(join(root, MANIFEST), 'utf8')).files, [BIN, HOOKS_FILE], 'the manifest already names what was to be written')
+  t.same(JSON.parse(readFileSync(join(root, MANIFEST), 'utf8')).files, [BIN, HOOKS_FILE, CRIO_HOOKS_FILE, PODMAN_DROP_IN], 'the manifest already names what was to be written')
   t.same(readFileSync(join(root, 'etc/cdi/nvidia.yaml'), 'utf8'), readFileSync(join(FIXTURES, 'nvidia-ctk.yaml'), 'utf8'), 'no spec runs a binary that is not there')
 
   // A run killed mid-copy leaves its temp file; the next run removes it.
@@ -259,8 +395,8 @@ t.test('a write that fails is one line naming the file', async t => {
   const { root, exe } = setup(t)
   t.equal(run(['install', '--host-root', root], [exe]).code, 0)
   // Our own temp name is taken (pid reuse after a killed run, say): the write fails, nothing is half-done.
-  mkdirSync(join(root, 'usr/share/containers/oci/hooks.d'), { recursive: true })
-  const tmp = join(root, `usr/share/containers/oci/hooks.d/.nvidia-procfs-hook.json.${process.pid}.tmp`)
+  mkdirSync(join(root, dirname(HOOKS_FILE)), { recursive: true })
+  const tmp = join(root, `${dirname(HOOKS_FILE)}/.nvidia-procfs-hook.json.${process.pid}.tmp`)
   writeFileSync(tmp, '')
   t.same(run(['install', '--host-root', root, '--hooks-d'], [exe]).err, [`nvidia-procfs-hook: error: cannot write ${root}${HOOKS_FILE}: EEXIST`])
   t.notOk(statSync(join(root, HOOKS_FILE), { throwIfNoEntry: false }))
@@ -286,4 +422,11 @@ t.test('a spec rewritten while install patches it is left to its writer', async 
   const io: HookIO = { ...processIO(), self: [exe], out: () => {}, err: l => err.push(l) }
   t.throws(() => installCommand(['--host-root', root, '--cdi'], io), { message: 'a bug' })
   t.same(err, ['nvidia-procfs-hook: error: install: /etc/cdi/nvidia.yaml changed while it was being rewritten; left as its writer made it'])
+})
+
+t.test('--cdi where the spec directories are absent or not directories: nothing to patch', async t => {
+  const dir = t.testdir({ host: { etc: { cdi: 'a file' }, var: {} }, 'nvidia-procfs-hook': '#!/bin/sh\n' })
+  const root = join(dir, 'host')
+  symlinkSync('/run', join(root, 'var/run'))
+  t.same(run(['install', '--host-root', root, '--cdi'], [join(dir, 'nvidia-procfs-hook')]), { code: 0, out: [`recorded ${root}${MANIFEST}`, `installed ${root}${BIN}`], err: [] })
 })
