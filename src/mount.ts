@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { errorCode, errorText, HookError } from './errors'
 import { debugFor } from './log'
 import { REQUIRED_OPTIONS } from './mountinfo'
@@ -56,13 +57,43 @@ const SEALED = REQUIRED_OPTIONS.join(',')
 
 /**
  * How libmount talks to the kernel: `fd-based` (open_tree, mount_setattr,
- * move_mount; util-linux >= 2.39 lists `fd-based-mount` among its features
- * in `mount --version`) or `classic` mount(2).
+ * move_mount; util-linux >= 2.39 built with it lists `fd-based-mount` among
+ * its features in `mount --version`) or `classic` mount(2).
  */
 export type MountApi = 'fd-based' | 'classic'
 
-/** Asks the host's mount(8) which API its libmount uses (one process). Throws HookError when mount cannot run. */
-export const mountApi = (run: UtilRunner): MountApi => (/\bfd-based-mount\b/.test(run('mount', ['--version'])) ? 'fd-based' : 'classic')
+/** The feature name libmount's `mount --version` prints, a string in its .rodata (libmount/src/version.c). */
+const FD_BASED = Buffer.from('fd-based-mount\0')
+
+/** Where mount(8)'s libmount.so.1 lives: multiarch (Debian, Ubuntu), lib64 (Fedora, RHEL, SUSE), lib (Arch, Alpine). */
+export const LIBMOUNT_DIRS = [
+  ...(process.arch === 'x64' ? ['/usr/lib/x86_64-linux-gnu', '/lib/x86_64-linux-gnu'] : []),
+  ...(process.arch === 'arm64' ? ['/usr/lib/aarch64-linux-gnu', '/lib/aarch64-linux-gnu'] : []),
+  '/usr/lib64',
+  '/lib64',
+  '/usr/lib',
+  '/lib',
+]
+
+/**
+ * Which API the host's libmount uses, read from the library itself rather
+ * than asked of `mount --version` (a process). A libmount not found in
+ * `dirs` counts as classic: its plain bind and remount work with either API.
+ * Either way the bind's result is checked in mountinfo, not assumed.
+ */
+export const mountApi = (dirs: string[] = LIBMOUNT_DIRS): MountApi => {
+  for (const dir of dirs) {
+    let lib: Buffer
+    try {
+      lib = readFileSync(`${dir}/libmount.so.1`)
+    } catch (er) {
+      if (errorCode(er) === 'ENOENT') continue
+      throw new HookError(`cannot read ${dir}/libmount.so.1: ${errorText(er)}`)
+    }
+    return lib.includes(FD_BASED) ? 'fd-based' : 'classic'
+  }
+  return 'classic'
+}
 
 /**
  * Binds `source` onto the directory `targetFd` holds. With the fd-based API
@@ -82,14 +113,3 @@ export const remountReadOnly = (run: UtilRunner, mountFd: number) =>
 /** Lazy, so an fd still open on the mount (ours, or a racing process's) cannot keep it attached. */
 export const detach = (run: UtilRunner, mountFd: number) =>
   run('umount', ['--no-canonicalize', '--lazy', CHILD_FD], mountFd)
-
-/** Seconds to wait for another run on the same rootfs; past that the run fails rather than hang a runtime. */
-export const LOCK_TIMEOUT_S = 10
-
-/**
- * flock(2) on our fd, taken by a child: the lock belongs to the open file
- * description the child inherited, so it stays ours after the child exits and
- * the kernel drops it when we close the fd or die (no stale lock after SIGKILL).
- */
-export const lockExclusive = (run: UtilRunner, dirFd: number) =>
-  run('flock', ['--exclusive', '--timeout', String(LOCK_TIMEOUT_S), '3'], dirFd)

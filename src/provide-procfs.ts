@@ -3,7 +3,8 @@ import { join } from 'node:path'
 import { errorCode, errorText, HookError } from './errors'
 import { createDirEntry, fdPath, O_CLOEXEC, openDirEntry, openPath, openRoot, removeDirEntry, type Entry } from './in-root'
 import { debugFor } from './log'
-import { bind, detach, lockExclusive, mountApi, remountReadOnly, runUtil, type UtilRunner } from './mount'
+import { lockExclusive } from './lock'
+import { bind, detach, mountApi, remountReadOnly, runUtil, type MountApi, type UtilRunner } from './mount'
 import { missingOptions, mountIdOfFd, readMountinfo, REQUIRED_OPTIONS } from './mountinfo'
 import { propagationOutside } from './propagation'
 
@@ -22,6 +23,10 @@ export interface ProvideOptions {
   mountinfoPid?: number
   /** util-linux runner; tests swap it to inject faults around the real one. */
   run?: UtilRunner
+  /** Takes the rootfs lock on the fd given; tests swap it to step in around the real one. */
+  lock?: (dirFd: number) => void
+  /** The mount API to drive; by default the host libmount's (mountApi). */
+  api?: MountApi
 }
 
 export type Outcome =
@@ -75,7 +80,7 @@ export const provideProcfs = (opts: ProvideOptions): Outcome => {
     const lockFd = openSync(fdPath(first.root.fd), constants.O_RDONLY | constants.O_DIRECTORY | O_CLOEXEC)
     opened.push(lockFd)
     try {
-      lockExclusive(opts.run ?? runUtil, lockFd)
+      ;(opts.lock ?? (fd => lockExclusive(opts.run ?? runUtil, fd)))(lockFd)
     } catch (er) {
       throw new HookError(`cannot lock ${opts.rootfs} against a concurrent run: ${(er as Error).message}`)
     }
@@ -160,11 +165,18 @@ const survey = (opts: ProvideOptions, sourceStat: Stats, keep: (e: Entry) => Ent
   return { need: sourceMount ? 'repair' : 'mount', root, chain, rootMount, shown }
 }
 
-/** Checks in mountinfo that the mount `mounted` (an fd opened after the bind) holds is read-only, nosuid, nodev, noexec. */
-const verifySealed = (mounted: Entry, shown: string, after: string) => {
+/** The mountinfo line of the mount an fd (opened after the bind) is on; throws HookError when there is none. */
+const entryOf = (mounted: Entry, shown = 'the directory') => {
   const mountId = mountIdOfFd(mounted.fd)
   const entry = readMountinfo().find(m => m.id === mountId)
   if (!entry) throw new HookError(`mount ${mountId} at ${shown} is missing from mountinfo`)
+  return entry
+}
+
+/** Checks in mountinfo that the mount `mounted` (an fd opened after the bind) holds is read-only, nosuid, nodev, noexec. */
+const verifySealed = (mounted: Entry, shown: string, after: string) => {
+  const entry = entryOf(mounted, shown)
+  const mountId = entry.id
   const lacking = missingOptions(entry)
   if (lacking.length) throw new HookError(`mount at ${shown} lacks ${lacking.join(',')} after ${after}`)
   debug('verified mount %d at %s: %s', mountId, shown, entry.options.join(','))
@@ -199,8 +211,8 @@ const mountInto = (opts: ProvideOptions, sourceStat: Stats, walk: Walk, keep: (e
   const { chain, rootMount, shown } = walk
   const created: { parent: Entry; name: string; path: string; made: Stats }[] = []
   let before: Set<number> | undefined
-  // Asked before anything is made, so a mount(8) that cannot run leaves nothing to undo.
-  const api = mountApi(run)
+  // Read before anything is made, so a libmount that cannot be read leaves nothing to undo.
+  let api = opts.api ?? mountApi()
   try {
     for (let i = chain.length - 1; i < COMPONENTS.length; i++) {
       const parent = chain.at(-1) as Entry
@@ -211,14 +223,26 @@ const mountInto = (opts: ProvideOptions, sourceStat: Stats, walk: Walk, keep: (e
       debug('created %s', shown(i))
     }
     before = mountsOnRoot(rootMount)
-    bind(run, api, opts.source, (chain[3] as Entry).fd)
+    let bindError: unknown
+    try {
+      bind(run, api, opts.source, (chain[3] as Entry).fd)
+    } catch (er) {
+      bindError = er
+    }
     // The old fd still names the covered directory, not the mount on it.
     const mounted = openOurMount(walk.root, rootMount, before)
-    if (!mounted) throw new HookError(`after the bind, nothing is mounted on ${shown(2)}`)
-    keep(mounted)
-    if (mounted.stat.dev !== sourceStat.dev || mounted.stat.ino !== sourceStat.ino) {
-      throw new HookError(`after the bind, ${shown(2)} is not ${opts.source}`)
+    if (mounted) keep(mounted)
+    const isSource = mounted !== undefined && mounted.stat.dev === sourceStat.dev && mounted.stat.ino === sourceStat.ino
+    if (bindError !== undefined) {
+      // A libmount built with the fd-based API that fell back to mount(2) (a
+      // kernel without mount_setattr): it bound, then its own remount went by
+      // the fd path to the covered directory and failed. Seal it ourselves.
+      if (api !== 'fd-based' || !mounted || !isSource || !missingOptions(entryOf(mounted)).length) throw bindError
+      debug('mount(8) failed after a read-write bind (%s): classic mount(2) after all', errorText(bindError))
+      api = 'classic'
     }
+    if (!mounted) throw new HookError(`after the bind, nothing is mounted on ${shown(2)}`)
+    if (!isSource) throw new HookError(`after the bind, ${shown(2)} is not ${opts.source}`)
     if (api === 'fd-based') verifySealed(mounted, shown(2), 'the bind')
     else seal(run, mounted, shown(2))
     return { action: 'mounted', reason: `bound ${opts.source} read-only at ${shown(2)} (${api} mount API)`, created: created.map(c => c.path) }

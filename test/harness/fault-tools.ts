@@ -5,7 +5,9 @@ import { execFileSync } from 'node:child_process'
 
 /**
  * What the stand-ins do to the hook's own util-linux calls (those naming
- * /proc/self/fd/3, or flock's fd 3); every other call passes straight through.
+ * /proc/self/fd/3); every other call passes straight through. The rootfs
+ * lock is flock(2) inside the executable (node:ffi): no tool to stand in for;
+ * `kill-before-bind` copies /proc/locks to `locks` first, to show it held.
  * "remount" is the step that seals the bind: the remount with classic
  * mount(2); with libmount's fd-based API, the bind itself, attached read-only
  * (so `remount-fails` there attaches it and then fails, and
@@ -17,17 +19,16 @@ export type FaultMode =
   | 'remount-fails'
   | 'remount-does-nothing'
   | 'bind-binds-a-decoy'
-  | 'kill-after-lock'
   | 'kill-before-bind'
   | 'kill-after-bind'
   | 'kill-after-remount'
   | 'kill-in-rollback'
   | 'hang-in-bind'
 
-const TOOLS = ['mount', 'umount', 'flock'] as const
+const TOOLS = ['mount', 'umount'] as const
 
 /**
- * Binds fault-injecting stand-ins over /usr/bin/{mount,umount,flock} (this
+ * Binds fault-injecting stand-ins over /usr/bin/{mount,umount} (this
  * machine is usrmerged: /bin is /usr/bin). Call only inside a private mount
  * namespace. The stand-ins read the mode from a file, since the hook gives
  * util-linux a fixed environment.
@@ -48,7 +49,6 @@ export const installFaultTools = (decoy: string) => {
 mode=$(cat ${control})
 op=other
 case "${tool} $*" in
-  flock*' 3') op=lock ;;
   umount*/proc/self/fd/3*) op=umount ;;
   *remount*/proc/self/fd/3*) op=remount ;;
   *'--bind -o '*/proc/self/fd/3*) op=sealed-bind ;;
@@ -62,8 +62,7 @@ case "$mode:$op" in
   remount-does-nothing:remount) exit 0 ;;
   remount-does-nothing:sealed-bind) plain "$@"; exit $? ;;
   bind-binds-a-decoy:*bind) exec ${dir}/real/mount --no-canonicalize --bind ${decoy} /proc/self/fd/3/. ;;
-  kill-after-lock:lock) ${real} "$@"; kill -9 $PPID; exit 0 ;;
-  kill-before-bind:*bind) kill -9 $PPID; exit 1 ;;
+  kill-before-bind:*bind) { echo "hook $PPID"; cat /proc/locks; } > ${dir}/locks; kill -9 $PPID; exit 1 ;;
   kill-after-bind:*bind) ${real} "$@"; kill -9 $PPID; exit 0 ;;
   kill-after-remount:remount|kill-after-remount:sealed-bind) ${real} "$@"; kill -9 $PPID; exit 0 ;;
   kill-in-rollback:remount) echo "mount: injected remount failure" >&2; exit 32 ;;

@@ -8,8 +8,9 @@ t.setTimeout(180_000)
 enterPrivateMountNamespace()
 
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
-import { closeSync, existsSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync } from 'node:fs'
+import { closeSync, existsSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, symlinkSync } from 'node:fs'
 import { createServer } from 'node:net'
+import { builtinModules } from 'node:module'
 import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import type { Test } from 'tap'
@@ -21,6 +22,7 @@ import { scratchBundle } from '../harness/scratch'
 import { FOREIGN } from '../harness/target'
 import { describeKind, openEntry, openPath } from '../../src/in-root'
 import { provideProcfs } from '../../src/provide-procfs'
+import { lockExclusive } from '../../src/lock'
 import { CHILD_DIR, CHILD_FD, mountApi, runUtil, type UtilRunner } from '../../src/mount'
 
 mountFakeDriver()
@@ -39,7 +41,7 @@ const rwBindOfSource = (rootfs: string) => {
 const isRemount = (args: string[]) => args.some(a => a.startsWith('remount,'))
 // The step that seals a new bind: the remount with classic mount(2); the
 // bind itself, attached read-only, with libmount's fd-based API.
-const API = mountApi(runUtil)
+const API = mountApi()
 const isSealing = (args: string[]) => (API === 'classic' ? isRemount(args) : args.includes('--bind'))
 /** What a failing seal leaves: with the fd-based API the bind is attached before mount(8) fails. */
 const failSeal: UtilRunner = (tool, args, fd) => {
@@ -313,23 +315,31 @@ t.test('in-process: repair, lock and verify branches', async t => {
 
   t.test('a lock that cannot be taken: refused before anything is created', async t => {
     const { rootfs } = scratchBundle(t)
-    const run: UtilRunner = (tool, args, fd) => {
-      if (tool === 'flock') throw new Error('flock --exclusive --timeout 10 3 failed: exit 1')
-      return runUtil(tool, args, fd)
+    const lock = () => {
+      throw new Error('another run held the lock for 10 s')
     }
-    t.throws(() => provideProcfs({ rootfs, source: SOURCE, run }), new RegExp(`^cannot lock ${rootfs} against a concurrent run: flock`))
+    t.throws(() => provideProcfs({ rootfs, source: SOURCE, lock }), new RegExp(`^cannot lock ${rootfs} against a concurrent run: another run held`))
     t.same(readdirSync(rootfs), [])
   })
 
   t.test('a run that finished while we waited for the lock: the second look skips', async t => {
     const { rootfs } = scratchBundle(t)
-    const run: UtilRunner = (tool, args, fd) => {
+    const lock = (fd: number) => {
       // Another run gets in between our first look and our lock.
-      if (tool === 'flock') t.equal(provideProcfs({ rootfs, source: SOURCE }).action, 'mounted', 'the other run mounts')
-      return runUtil(tool, args, fd)
+      t.equal(provideProcfs({ rootfs, source: SOURCE }).action, 'mounted', 'the other run mounts')
+      lockExclusive(runUtil, fd)
     }
-    t.match(provideProcfs({ rootfs, source: SOURCE, run }), { action: 'skipped', reason: /params already exists/ })
+    t.match(provideProcfs({ rootfs, source: SOURCE, lock }), { action: 'skipped', reason: /params already exists/ })
     t.equal(mountsIn(rootfs).length, 1, 'one mount')
+  })
+
+  const ffi = builtinModules.includes('node:ffi') && 'this Node has node:ffi: the lock is flock(2) in-process, as in the executable'
+  t.test('without node:ffi, the lock is util-linux flock(1) on the inherited fd', { skip: ffi }, async t => {
+    const { rootfs } = scratchBundle(t)
+    const tools: string[] = []
+    const run: UtilRunner = (tool, args, fd) => (tools.push(tool), runUtil(tool, args, fd))
+    t.match(provideProcfs({ rootfs, source: SOURCE, run }), { action: 'mounted' })
+    t.same(tools[0], 'flock', 'flock(1) first, on fd 3')
   })
 
   t.test('a run waits for the lock another holds, then finds the work done', async t => {
@@ -391,7 +401,8 @@ const FAULTS: FaultCase[] = [
     mode: 'pass',
     // A child namespace with an empty /usr/bin (= /bin here); the executable needs neither.
     wrap: () => ['/usr/bin/unshare', '-m', '--propagation', 'private', '/bin/sh', '-c', 'mount -t tmpfs empty /usr/bin && exec "$0" "$@"'],
-    message: /^nvidia-procfs-hook: error: cannot lock .* against a concurrent run: flock not found in \/usr\/bin, \/bin \(util-linux\)$/,
+    // The lock is flock(2) in-process (node:ffi); the first tool run is the bind, rolled back.
+    message: /^nvidia-procfs-hook: error: mount not found in \/usr\/bin, \/bin \(util-linux\)$/,
   },
   {
     name: 'mount not executable',
@@ -441,7 +452,6 @@ const LEFT_READ_ONLY = /^nvidia-procfs-hook: skipped: .*params already exists \(
 // With the fd-based API no step ever leaves a read-write bind: a run killed
 // after its bind leaves the read-only one, which the rerun keeps.
 const KILLS: { mode: FaultMode; left: string; rerun: RegExp }[] = [
-  { mode: 'kill-after-lock', left: 'nothing', rerun: /^nvidia-procfs-hook: mounted: / },
   { mode: 'kill-before-bind', left: 'empty directories', rerun: /^nvidia-procfs-hook: mounted: / },
   API === 'classic'
     ? { mode: 'kill-after-bind', left: 'a read-write bind', rerun: /^nvidia-procfs-hook: repaired: remounted the read-write bind of \/proc\/driver\/nvidia at .* read-only$/ }
@@ -459,6 +469,18 @@ for (const k of KILLS) {
     const killed = hookUnder(k.mode, rootfs)
     t.equal(killed.signal, 'SIGKILL', 'killed')
     t.equal(killed.stderr, '', 'said nothing')
+    if (k.mode === 'kill-before-bind') {
+      // Killed holding the lock: a FLOCK WRITE lock of the hook's on the rootfs (dev as major:minor in hex, inode).
+      const [head, ...locks] = readFileSync(join(tools.dir, 'locks'), 'utf8').trim().split('\n')
+      const pid = head?.split(' ')[1]
+      const st = statSync(rootfs)
+      const hex = (n: number) => n.toString(16).padStart(2, '0')
+      const on = `${hex((st.dev >> 8) & 0xfff)}:${hex((st.dev & 0xff) | ((st.dev >> 12) & 0xfff00))}:${st.ino}`
+      t.ok(
+        locks.some(l => new RegExp(`^\\d+: FLOCK\\s+ADVISORY\\s+WRITE ${pid} ${on} `).test(l)),
+        `the killed run (pid ${pid}) held the rootfs lock (${on})`,
+      )
+    }
     const left = mountsIn(rootfs)
     if (k.left === 'a read-write bind') t.ok(left.length === 1 && left[0]?.options.includes('rw'), 'the gap is real: a writable bind is left')
     else if (k.left === 'a read-only bind') t.ok(left.length === 1 && left[0]?.options.includes('ro'), 'a read-only bind is left')
