@@ -1,21 +1,24 @@
 import { version } from '../package.json'
-import {
-  binaryCheck,
-  capabilityCheck,
-  cdiCheck,
-  driverCheck,
-  hooksDCheck,
-  runtimesCheck,
-  selfTestCheck,
-  systemdCheck,
-  utilLinuxCheck,
-  type Finding,
-  type Host,
-} from './doctor-checks'
+import { binaryCheck } from './doctor-binary'
+import { cdiCheck, readSpecs } from './doctor-cdi'
+import { driverCheck, driverLoaded, driverVersion } from './doctor-driver'
+import { isExecutableFile, type Finding, type Host } from './doctor-finding'
+import { hooksDCheck } from './doctor-hooks-d'
+import { capabilityCheck } from './doctor-privilege'
+import { gpuPodsVerdict, pathRunsc, runscFacts, runscFinding, type ProbeResult, type RunscFacts } from './doctor-runsc'
+import { probeHookPhase } from './doctor-runsc-probe'
+import { runtimesCheck } from './doctor-runtimes'
+import { selfTestCheck } from './doctor-self-test'
+import { systemdCheck } from './doctor-systemd'
+import { utilLinuxCheck } from './doctor-util-linux'
+import { containerdView } from './engine-containerd'
+import { crioView } from './engine-crio'
+import { podmanView } from './engine-podman'
 import { UsageError } from './errors'
 import type { HookIO } from './hook'
 import { hostRootFrom } from './host-root'
 import { parseArgs } from './parse-args'
+import { NAME, ourHook } from './registration'
 
 export const DOCTOR_USAGE = `Usage: nvidia-procfs-hook doctor [--json] [--host-root DIR]
 
@@ -39,19 +42,65 @@ export interface Verdict {
   findings: Finding[]
 }
 
-/** `self` runs this program again (HookIO.self), for the mount self-test; without it the test is not run. */
+/**
+ * Where the hook-phase self-test cannot run, why (it runs each runsc here,
+ * as root, with a driver loaded and a binary of ours to put in front);
+ * undefined where it can.
+ */
+const probeBlocked = (host: Host, loaded: boolean, hookBinary: string | undefined): string | undefined =>
+  host.root !== '/' ? 'it runs runsc on this machine, and --host-root examines another'
+  : process.geteuid?.() !== 0 ? 'it creates a sandbox with runsc, which needs root'
+  : !loaded ? 'no NVIDIA driver loaded: nothing for the hook to bind'
+  : hookBinary === undefined ? `no ${NAME} binary to put in front`
+  : undefined
+
+/**
+ * Every check, in the order an operator reads them: this node, then each
+ * runsc the engines use (containerd's handlers, podman's and CRI-O's
+ * runtimes, then PATH) with one verdict for GPU pods under it, then the
+ * specs, hooks.d and the installed binary. `self` runs this program again
+ * (HookIO.self): the mount self-test, and the hook-phase self-test's entry
+ * where no binary is installed; without it neither runs.
+ */
 export const doctor = (host: Host, self?: string[]): Verdict => {
   const installed = binaryCheck(host)
-  const runtimes = runtimesCheck(host)
-  const findings = [
+  const engines = [containerdView(host), podmanView(host), crioView(host)]
+  const engineUses = engines.flatMap(e => e.runscs)
+  const uses = [...engineUses, ...pathRunsc(host, engineUses)]
+  const facts = new Map<string, RunscFacts>()
+  for (const u of uses) if (u.binary !== undefined && !facts.has(u.binary)) facts.set(u.binary, runscFacts(host, u.binary))
+  const specs = readSpecs(host)
+  const loaded = driverLoaded(host)
+  const driver = driverVersion(host)
+  const hookBinary = isExecutableFile(host, installed.binary) ? installed.binary : self?.length === 1 ? self[0] : undefined
+  const blocked = probeBlocked(host, loaded, hookBinary)
+  const probes = new Map<string, ProbeResult>()
+  const verdicts = uses.map(u => {
+    const f = u.binary === undefined ? undefined : facts.get(u.binary)
+    let probe: ProbeResult | undefined
+    if (f !== undefined && blocked === undefined) {
+      const key = JSON.stringify([f.binary, u.flags])
+      probe = probes.get(key) ?? probeHookPhase(f.binary, u.flags, ourHook({ binary: hookBinary as string }))
+      probes.set(key, probe)
+    }
+    return gpuPodsVerdict(host, u, f, { driver, driverLoaded: loaded, specs, binary: installed.binary, ...(probe === undefined ? {} : { probe }) })
+  })
+  // What the self-tests showed outweighs what the binaries say.
+  const shown = new Map([...probes.entries()].flatMap(([k, p]) => (p.hooks === undefined ? [] : [[JSON.parse(k)[0] as string, p.hooks] as const])))
+  const hooks = [...facts.values()].map(f => shown.get(f.binary) ?? f.hooks)
+  const findings: Finding[] = [
     driverCheck(host),
     capabilityCheck(host),
     utilLinuxCheck(host),
     selfTestCheck(host, self),
-    ...runtimes.findings,
-    ...cdiCheck(host, installed.binary, runtimes.runsc),
+    ...(facts.size ? [...facts.values()].map(runscFinding) : [{ check: 'runsc', status: 'info' as const, summary: 'not found' }]),
+    ...runtimesCheck(host),
+    ...engines.flatMap(e => e.problems),
+    ...verdicts,
+    ...(uses.length && blocked !== undefined && host.root === '/' ? [{ check: 'hook-phase', status: 'info' as const, summary: `self-test with each runsc not run: ${blocked}` }] : []),
+    ...cdiCheck(host, installed.binary, specs, hooks),
     systemdCheck(host),
-    ...hooksDCheck(host, installed.binary),
+    ...hooksDCheck(host, engines),
     installed.finding,
   ]
   return { ready: !findings.some(f => f.status === 'fail'), findings }

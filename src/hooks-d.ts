@@ -79,3 +79,97 @@ export const parseHooksFile = (text: string, file: string): HooksFile => {
   }
   return raw as unknown as HooksFile
 }
+
+/** The OCI runtime-spec stages that containers/common's loader knows; engines add their extension stages (podman: `precreate`). */
+export const OCI_STAGES = ['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststart', 'poststop']
+
+/** A hooks.d file as containers/common `pkg/hooks` loads it, 1.0.0 or 0.1.0 (normalised to 1.0.0's shape). */
+export interface LoadedHook {
+  version: '1.0.0' | '0.1.0'
+  hook: { path: string; args?: string[]; env?: string[]; timeout?: number }
+  stages: string[]
+}
+
+/**
+ * Loads a hooks.d file by the rules of containers/common `pkg/hooks`
+ * (read.go, 1.0.0/hook.go, 0.1.0/hook.go), as an engine calling it with
+ * `extensionStages` does: podman passes `precreate`, CRI-O and containerd's
+ * NRI hook-injector pass none (runtimes.md). `version` "1.0.0", or "0.1.0"
+ * / absent for the old schema (`hook`, `arguments`, `stage(s)`, `cmd(s)`,
+ * `annotation(s)`, `hasbindmounts`, as oci-umount and oci-systemd-hook
+ * ship). Throws HookError with the loader's reason (an engine refuses the
+ * whole directory on it). Does not check that `hook.path` exists: the
+ * loader skips such a hook silently.
+ */
+export const loadHooksFile = (text: string, file: string, extensionStages: readonly string[]): LoadedHook => {
+  const fail = (msg: string): never => {
+    throw new HookError(`${file}: ${msg}`)
+  }
+  let raw: unknown
+  try {
+    raw = JSON.parse(text)
+  } catch (er) {
+    return fail(`not JSON (${(er as Error).message})`)
+  }
+  if (!isObject(raw)) return fail('expected a JSON object')
+  const optional = (v: unknown, ok: (v: unknown) => boolean, field: string) => {
+    if (v !== undefined && v !== null && !ok(v)) fail(`"${field}" has the wrong type`)
+  }
+  const regexes = (res: string[], field: string) => {
+    for (const re of res) {
+      try {
+        new RegExp(re)
+      } catch {
+        fail(`"${field}" is not a valid regular expression: ${JSON.stringify(re)}`)
+      }
+    }
+  }
+  let loaded: LoadedHook
+  if (raw.version === '1.0.0') {
+    const { hook, when, stages } = raw
+    optional(hook, isObject, 'hook')
+    const h = isObject(hook) ? hook : {}
+    optional(h.path, v => typeof v === 'string', 'hook.path')
+    optional(h.args, isStringArray, 'hook.args')
+    optional(h.env, isStringArray, 'hook.env')
+    optional(h.timeout, v => Number.isSafeInteger(v), 'hook.timeout')
+    optional(when, isObject, 'when')
+    const w = isObject(when) ? when : {}
+    optional(w.always, v => typeof v === 'boolean', 'when.always')
+    optional(w.hasBindMounts, v => typeof v === 'boolean', 'when.hasBindMounts')
+    optional(w.commands, isStringArray, 'when.commands')
+    optional(w.annotations, v => isObject(v) && Object.values(v).every(s => typeof s === 'string'), 'when.annotations')
+    optional(stages, isStringArray, 'stages')
+    if (typeof h.path !== 'string' || h.path === '') return fail('missing required property: hook.path')
+    if (isObject(w.annotations)) regexes([...Object.keys(w.annotations), ...(Object.values(w.annotations) as string[])], 'when.annotations')
+    if (isStringArray(w.commands)) regexes(w.commands, 'when.commands')
+    if (!isStringArray(stages)) return fail('missing required property: stages')
+    loaded = { version: '1.0.0', hook: h as LoadedHook['hook'], stages }
+  } else if (raw.version === '0.1.0' || raw.version === undefined || raw.version === '') {
+    const pick = (plural: string, singular: string): string[] | undefined => {
+      const [a, b] = [raw[plural], raw[singular]]
+      optional(a, isStringArray, plural)
+      optional(b, isStringArray, singular)
+      if (isStringArray(a) && isStringArray(b)) fail(`cannot set both '${singular}' and '${plural}'`)
+      return isStringArray(a) ? a : isStringArray(b) ? b : undefined
+    }
+    optional(raw.hook, v => typeof v === 'string', 'hook')
+    optional(raw.arguments, isStringArray, 'arguments')
+    optional(raw.hasbindmounts, v => typeof v === 'boolean', 'hasbindmounts')
+    if (typeof raw.hook !== 'string') return fail('missing required property: hook')
+    const stages = pick('stages', 'stage')
+    if (stages === undefined) return fail('missing required property: stages')
+    const cmds = pick('cmds', 'cmd') ?? []
+    regexes(cmds, 'cmds')
+    regexes([(pick('annotations', 'annotation') ?? []).join('|')], 'annotations')
+    const args = isStringArray(raw.arguments) ? { args: [raw.hook, ...raw.arguments] } : {}
+    loaded = { version: '0.1.0', hook: { path: raw.hook, ...args }, stages }
+  } else {
+    return fail(`unrecognized hook version: ${JSON.stringify(raw.version)}`)
+  }
+  if (loaded.hook.path === '') fail('missing required property: hook.path')
+  for (const s of loaded.stages) {
+    if (!OCI_STAGES.includes(s) && !extensionStages.includes(s)) fail(`unknown stage ${JSON.stringify(s)}`)
+  }
+  return loaded
+}

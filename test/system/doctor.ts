@@ -11,7 +11,8 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { HOOK, HOOK_ENV } from '../harness/containment'
 import { mountFakeDriver, unmountFakeDriver } from '../harness/fake-driver'
 import { resolve } from 'node:path'
-import { selfTestCheck, type Finding } from '../../src/doctor-checks'
+import type { Finding } from '../../src/doctor-finding'
+import { selfTestCheck } from '../../src/doctor-self-test'
 
 const version = execFileSync('/usr/bin/mount', ['--version'], { encoding: 'utf8' })
 const release = /util-linux (\S+)/.exec(version)?.[1] as string

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { parseHooksFile } from '../../src/hooks-d'
+import { loadHooksFile, parseHooksFile } from '../../src/hooks-d'
 import { ourHook } from '../../src/registration'
 
 const DIR = join(__dirname, '../../hooks.d')
@@ -17,7 +17,7 @@ const when = (w: unknown) => check({ when: w })
 
 t.test('the shipped hooks.d files are valid and register exactly our entry', async t => {
   const files = readdirSync(DIR).sort()
-  t.same(files, ['nvidia-procfs-hook-createruntime.json', 'nvidia-procfs-hook-prestart.json', 'nvidia-procfs-hook.json'])
+  t.same(files, ['nvidia-procfs-hook-createcontainer.json', 'nvidia-procfs-hook-createruntime.json', 'nvidia-procfs-hook-prestart.json', 'nvidia-procfs-hook.json'])
   const parsed = Object.fromEntries(files.map(f => [f, parseHooksFile(readFileSync(join(DIR, f), 'utf8'), f)]))
   const precreate = parsed['nvidia-procfs-hook.json']
   t.same(precreate?.stages, ['precreate'])
@@ -27,7 +27,10 @@ t.test('the shipped hooks.d files are valid and register exactly our entry', asy
     t.same(f?.stages, [stage])
     t.same(f?.hook, ourHook({ stage }), `${stage}: the same entry as registration.ts`)
   }
-  for (const f of Object.values(parsed)) t.same(f.when, { always: true })
+  for (const [name, f] of Object.entries(parsed)) {
+    // CRI-O's file runs only where CRI-O's annotation is (podman reads that directory too).
+    t.same(f.when, name === 'nvidia-procfs-hook-createcontainer.json' ? { annotations: { '^io\\.kubernetes\\.container\\.hash$': '.*' } } : { always: true }, name)
+  }
 })
 
 t.test('a valid file parses', async t => {
@@ -66,4 +69,51 @@ t.test('each rule names the file and the field', async t => {
     [check({ stages: ['precreat'] }), /unknown stage "precreat" in "stages"; podman fails every container on this/],
   ]
   for (const [f, message] of cases) t.throws(f, { message: new RegExp(`^f\\.json: ${message.source}`), exitCode: 1 }, message.source)
+})
+
+// containers/common pkg/hooks as each engine calls it: podman with the
+// `precreate` extension stage, CRI-O and the NRI hook-injector with none.
+const PODMAN = ['precreate']
+const CRIO: string[] = []
+
+t.test('the shipped files under each engine\'s loader', async t => {
+  const load = (f: string, stages: string[]) => () => loadHooksFile(readFileSync(join(DIR, f), 'utf8'), f, stages)
+  for (const f of readdirSync(DIR)) t.doesNotThrow(load(f, PODMAN), `podman loads ${f}`)
+  t.throws(load('nvidia-procfs-hook.json', CRIO), { message: 'nvidia-procfs-hook.json: unknown stage "precreate"' }, 'CRI-O refuses the precreate file')
+  for (const f of ['nvidia-procfs-hook-createcontainer.json', 'nvidia-procfs-hook-createruntime.json', 'nvidia-procfs-hook-prestart.json']) t.doesNotThrow(load(f, CRIO), `CRI-O loads ${f}`)
+})
+
+t.test('the 0.1.0 schema, as oci-systemd-hook and oci-umount ship it', async t => {
+  const systemd = JSON.stringify({ cmds: ['.*/init$', '.*/systemd$'], hook: '/usr/libexec/oci/hooks.d/oci-systemd-hook', stage: ['prestart', 'poststop'] })
+  const umount = JSON.stringify({ hook: '/usr/libexec/oci/hooks.d/oci-umount', arguments: ['--debug'], stages: ['prestart'], annotation: ['a'], hasbindmounts: true })
+  for (const stages of [PODMAN, CRIO]) {
+    t.same(loadHooksFile(systemd, 'oci-systemd-hook.json', stages), { version: '0.1.0', hook: { path: '/usr/libexec/oci/hooks.d/oci-systemd-hook' }, stages: ['prestart', 'poststop'] })
+    t.same(loadHooksFile(umount, 'oci-umount.json', stages), {
+      version: '0.1.0',
+      hook: { path: '/usr/libexec/oci/hooks.d/oci-umount', args: ['/usr/libexec/oci/hooks.d/oci-umount', '--debug'] },
+      stages: ['prestart'],
+    })
+  }
+  t.same(loadHooksFile(JSON.stringify({ version: '0.1.0', hook: '/x', stages: ['createContainer'] }), 'f', CRIO).version, '0.1.0')
+})
+
+t.test("each loader rule, in the loader's words", async t => {
+  const cases: [string, string][] = [
+    ['{', 'not JSON'],
+    ['[]', 'expected a JSON object'],
+    ['{"version": "2.0.0"}', 'unrecognized hook version: "2.0.0"'],
+    ['{"version": "1.0.0", "stages": ["prestart"]}', 'missing required property: hook.path'],
+    ['{"version": "1.0.0", "hook": {"path": "/x"}}', 'missing required property: stages'],
+    ['{"version": "1.0.0", "hook": {"path": "/x"}, "stages": ["precreate"]}', 'unknown stage "precreate"'],
+    ['{"version": "1.0.0", "hook": {"path": 3}, "stages": []}', '"hook.path" has the wrong type'],
+    ['{"version": "1.0.0", "hook": {"path": "/x"}, "when": {"commands": ["("]}, "stages": []}', '"when.commands" is not a valid regular expression: "("'],
+    ['{"hook": "/x"}', 'missing required property: stages'],
+    ['{"stage": ["prestart"]}', 'missing required property: hook'],
+    ['{"hook": "/x", "stage": ["prestart"], "stages": ["prestart"]}', "cannot set both 'stage' and 'stages'"],
+    ['{"hook": "/x", "stages": ["prestart"], "cmd": ["a"], "cmds": ["b"]}', "cannot set both 'cmd' and 'cmds'"],
+    ['{"hook": "/x", "stages": ["prestart"], "cmds": ["["]}', '"cmds" is not a valid regular expression: "["'],
+    ['{"hook": "/x", "stages": ["precreate"]}', 'unknown stage "precreate"'],
+  ]
+  for (const [text, message] of cases) t.throws(() => loadHooksFile(text, 'f.json', CRIO), { message: new RegExp(`^f\\.json: ${message.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`) }, message)
+  t.same(loadHooksFile('{"version": "1.0.0", "hook": {"path": "/x"}, "stages": []}', 'f', CRIO).stages, [], 'an empty list is not a missing one')
 })
