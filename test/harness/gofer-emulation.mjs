@@ -3,7 +3,12 @@
 // runsc too new to run here, point by point as measured from
 // release-20260520.0 (runsc/cmd/sandboxsetup/gofer_mount.go,
 // runsc/specutils/hooks.go; shared/reference/runtimes.md "gVisor's gofer,
-// precisely"), each point pinned by test/system/gofer.ts:
+// precisely"), each point pinned by test/system/gofer.ts and compared with
+// the real runsc, both releases, by test/e2e/runsc-gofer.ts:
+//   a linux.rootfsPropagation other than private, rprivate, slave or rslave
+//   refused before anything runs, with runsc's words and exit 128
+//   (runsc/specutils/fs.go; containerd's CRI asks rshared for a pod with a
+//   Bidirectional volume: such a pod does not start under runsc);
 //   own mount, pid, ipc and uts namespaces, the host's /proc still at /proc;
 //   `/` made MS_SLAVE|MS_REC; a tmpfs at /proc/fs (nosuid,nodev,noexec,
 //   unbindable) as the gofer root, the host's /proc bound read-only at
@@ -15,7 +20,9 @@
 //   {"ociVersion":"1.2.1","id","status":"creating","pid":-1,"bundle",
 //   "annotations"?} on stdin; the first failure stops the list with
 //   `FATAL ERROR: error executing CreateContainer hooks: failure executing
-//   hook "PATH", err: ..., stdout: ..., stderr: ...` and exit 128; then the
+//   hook "PATH", err: ...` and its stdout and stderr on lines of their own
+//   (`timeout executing hook "PATH"` for one killed at its timeout) and
+//   exit 128; then the
 //   rootfs bound recursively into /proc/fs/root, and made read-only (not
 //   recursively) only now for root.readonly.
 // Usage: gofer-emulation.mjs BUNDLE [ID]   (as root)
@@ -48,6 +55,13 @@ const mount = (...args) => {
 }
 
 const config = JSON.parse(readFileSync(join(bundle, 'config.json'), 'utf8'))
+// runsc reads the spec before it starts the gofer, and refuses these there.
+const propagation = config.linux?.rootfsPropagation || 'rslave'
+if (!['private', 'rprivate', 'slave', 'rslave'].includes(propagation)) {
+  process.stderr.write(`FetchSpec failed: reading spec: root mount propagation option must specify private or slave: ${JSON.stringify(propagation)}\n`)
+  process.stdout.write(JSON.stringify({ ok: false, refused: propagation }) + '\n')
+  process.exit(128)
+}
 const rootfs = isAbsolute(config.root.path) ? config.root.path : join(bundle, config.root.path)
 
 step('make / MS_SLAVE|MS_REC')
@@ -58,9 +72,7 @@ mount('--make-unbindable', '/proc/fs')
 mkdirSync('/proc/fs/proc')
 mount('--rbind', '-o', 'ro', '/proc', '/proc/fs/proc')
 mkdirSync('/proc/fs/root')
-// linux.rootfsPropagation applied to the self-bind (default rslave);
-// containerd's CRI sets rshared for a pod with a Bidirectional volume.
-const propagation = config.linux?.rootfsPropagation || 'rslave'
+// linux.rootfsPropagation applied to the self-bind (default rslave).
 step(`self-bind ${rootfs} (MS_BIND|MS_REC) and make it ${propagation}`)
 mount('--rbind', rootfs, rootfs)
 mount(`--make-${propagation}`, rootfs)
@@ -81,7 +93,8 @@ for (const m of config.mounts ?? []) {
 }
 
 const state = JSON.stringify({ ociVersion: '1.2.1', id, status: 'creating', pid: -1, bundle, ...(config.annotations ? { annotations: config.annotations } : {}) })
-const { GOMAXPROCS: _, ...ownEnv } = process.env
+// runsc's own environment (this one's, less its marker), less GOMAXPROCS.
+const { GOMAXPROCS: _, GOFER_EMULATION_INSIDE: __, ...ownEnv } = process.env
 const hooks = config.hooks?.createContainer ?? []
 for (const [i, hook] of hooks.entries()) {
   step(`createContainer hook #${i}: ${hook.path} ${JSON.stringify(hook.args ?? [])}`)
@@ -96,9 +109,10 @@ for (const [i, hook] of hooks.entries()) {
     encoding: 'utf8',
   })
   if (r.status !== 0) {
-    // Go's os/exec words: "signal: killed" for a hook killed at its timeout.
+    // Go's os/exec words for how it ended.
     const err = r.signal ? `signal: ${r.signal === 'SIGKILL' ? 'killed' : r.signal}` : r.error ? r.error.message : `exit status ${r.status}`
-    process.stderr.write(`FATAL ERROR: error executing CreateContainer hooks: failure executing hook "${hook.path}", err: ${err}, stdout: ${r.stdout ?? ''}, stderr: ${r.stderr ?? ''}\n`)
+    const what = r.error?.code === 'ETIMEDOUT' ? `timeout executing hook "${hook.path}"` : `failure executing hook "${hook.path}", err: ${err}\nstdout: ${r.stdout ?? ''}\nstderr: ${r.stderr ?? ''}`
+    process.stderr.write(`FATAL ERROR: error executing CreateContainer hooks: ${what}\n`)
     process.stdout.write(JSON.stringify({ ok: false, failedHook: i, stderr: r.stderr ?? '' }) + '\n')
     process.exit(128)
   }
