@@ -27,7 +27,7 @@ if (typeof found !== 'string') {
   enterPrivateMountNamespace(() => debianRoot('sid'))
 }
 
-import { spawn, spawnSync } from 'node:child_process'
+import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -171,7 +171,7 @@ const main = (tools: RealTools) => {
         const device = 'GPU-00000000-0000-0000-0000-000000000000'
         const pluginSpec = join(runCdi, 'k8s.device-plugin.nvidia.com-gpu.json')
         /** A pod with one container asking for `kind`=device; the error of the first call that fails, or the container's log lines. */
-        const pod = async (name: string, kind: string) => {
+        const pod = async (name: string, kind: string, mounts: object[] = []) => {
           const podDir = join(work, `pod-${name}`)
           mkdirSync(podDir)
           const sandboxConfig = {
@@ -186,7 +186,7 @@ const main = (tools: RealTools) => {
             const created = await cri.CreateContainer?.({
               pod_sandbox_id: podId,
               sandbox_config: sandboxConfig,
-              config: { metadata: { name: 'cuda', attempt: 0 }, image: { image: IMAGE }, command: ['/bin/sh', '-c', OUTPUT], log_path: 'cuda.log', CDI_devices: [{ name: `${kind}=${device}` }] },
+              config: { metadata: { name: 'cuda', attempt: 0 }, image: { image: IMAGE }, command: ['/bin/sh', '-c', OUTPUT], log_path: 'cuda.log', CDI_devices: [{ name: `${kind}=${device}` }], mounts },
             })
             const id = created?.container_id as string
             await cri.StartContainer?.({ container_id: id })
@@ -235,6 +235,19 @@ const main = (tools: RealTools) => {
         const withOurs = await pod(`nph-${r.release}-ours`, 'k8s.device-plugin.nvidia.com/gpu')
         t.same(withOurs, { exitCode: 0, lines: ['container-started', 'GPU_UNDER_TEST=cri'] }, 'with it: the pod\'s container ran, with the device\'s edits')
         succeeded(t, 'CRI')
+
+        // A Bidirectional volume (its host path a shared mount, as kubelet
+        // requires): containerd's CRI asks rootfsPropagation rshared, which
+        // runsc refuses before any hook runs, with our entry or without.
+        const volume = join(work, `volume-${r.release}`)
+        mkdirSync(volume)
+        execFileSync('/usr/bin/mount', ['--bind', volume, volume])
+        execFileSync('/usr/bin/mount', ['--make-shared', volume])
+        reset()
+        const bidirectional = await pod(`nph-${r.release}-bidirectional`, 'k8s.device-plugin.nvidia.com/gpu', [{ container_path: '/data', host_path: volume, propagation: 'PROPAGATION_BIDIRECTIONAL' }])
+        t.match(bidirectional, { error: 'root mount propagation option must specify private or slave: "rshared"' }, 'a pod with a Bidirectional volume: runsc refuses rshared')
+        t.same(records(), [], 'before any hook ran')
+        execFileSync('/usr/bin/umount', [volume])
         const stopped = new Promise(res => watcher.on('exit', res))
         watcher.kill('SIGTERM')
         t.equal(await stopped, 0, 'the watcher stops with 0')

@@ -3,7 +3,8 @@ import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readdirSync,
 import { tmpdir } from 'node:os'
 import { basename, delimiter, dirname, join, resolve } from 'node:path'
 import type { Test } from 'tap'
-import { runscHooks, versionOf, type RunscHooks } from '../../src/doctor-checks'
+import { versionOf } from '../../src/doctor-finding'
+import { hooksFromBinary, type RunscHooks } from '../../src/runsc-release'
 
 /**
  * The real runsc (gVisor, with its containerd shim) and NVIDIA's real CDI
@@ -13,9 +14,10 @@ import { runscHooks, versionOf, type RunscHooks } from '../../src/doctor-checks'
  *      name a runsc binary (gVisor's `containerd-shim-runsc-v1` beside it);
  *      NPH_NVIDIA_TOOLKIT_DIR a directory holding `nvidia-ctk` and
  *      `nvidia-cdi-hook` (NVIDIA Container Toolkit >= 1.17);
- *   2. PATH: a runsc whose `--version` dates it to a release that runs CDI
- *      createContainer hooks in the gofer (doctor's rule, src/doctor-checks.ts),
- *      as 20260520 when it runs every such hook, as 20260822 when it skips
+ *   2. PATH: a runsc whose own code runs CDI createContainer hooks in the
+ *      gofer (doctor's rule, src/runsc-release.ts: the gofer's error text in
+ *      the binary, its version line as a fallback), as 20260520 when it runs
+ *      every such hook, as 20260822 when it skips
  *      NVIDIA's `nvidia-cdi-hook` form (release-20260601.0+); `nvidia-ctk` and
  *      `nvidia-cdi-hook` on PATH;
  *   3. `../shared/tools/` beside the repository (shared/tools/README.md).
@@ -74,14 +76,14 @@ const runscAt = (release: Release, runsc: string, from: string): Runsc | undefin
 
 /**
  * The runsc that behaves as `release` does, or one line saying what to
- * install. Asks a PATH candidate its version (a few ms); nothing else runs.
+ * install. Reads a PATH candidate and asks its version; nothing else runs.
  */
 export const findRunsc = (release: Release): Runsc | string => {
   const named = process.env[runscVar(release)]
   if (named) return runscAt(release, resolve(named), runscVar(release)) ?? `${runscVar(release)}=${named}: not an executable runsc with an executable containerd-shim-runsc-v1 beside it`
   for (const candidate of onPath('runsc')) {
     const v = versionOf(candidate)
-    if ('line' in v && runscHooks(v.line) === BEHAVIOUR[release]) {
+    if (hooksFromBinary(readFileSync(candidate), 'line' in v ? v.line : undefined) === BEHAVIOUR[release]) {
       const found = runscAt(release, candidate, 'PATH')
       if (found) return found
     }
