@@ -26,8 +26,15 @@ disable-device-node-modification) : > "$2" ;;
 esac
 `
 
-/** `--name=value` for each engine flag, then ours (later flags win in runsc's parser). */
-const flagArgs = (flags: Record<string, string>) => Object.entries(flags).map(([k, v]) => `--${k}=${v}`)
+/**
+ * `--name=value` for each engine flag but nvproxy's (the probe sandbox has
+ * no GPU device, and nvproxy is weighed on its own: doctor-runsc.ts); ours
+ * come after them and win in runsc's parser.
+ */
+const flagArgs = (flags: Record<string, string>) =>
+  Object.entries(flags)
+    .filter(([k]) => !k.startsWith('nvproxy'))
+    .map(([k, v]) => `--${k}=${v}`)
 
 /** The processes whose command line names `dir` (the sandbox and gofer of this probe, if any survive). */
 const processesNaming = (dir: string): number[] =>

@@ -59,7 +59,7 @@ const hooksFromVersion = (line: string | undefined): RunscHooks => hooksFromBina
 export const pathRunsc = (host: Host, uses: RunscUse[]): RunscUse[] => {
   const binary = which(host, 'runsc')
   if (binary === undefined || uses.some(u => u.binary === binary)) return []
-  return [{ engine: 'PATH', name: 'runsc', wanted: 'runsc', binary, flags: {} }]
+  return [{ engine: 'PATH', name: 'runsc', wanted: 'runsc', binary, flags: {}, configured: false }]
 }
 
 /** One line of facts per distinct runsc binary: what it is and what it does with CDI hooks. */
@@ -141,7 +141,7 @@ const flagReasons = (use: RunscUse, facts: RunscFacts): Reason[] =>
     ? []
     : Object.keys(use.flags)
         .filter(f => !facts.flagNames?.has(f))
-        .map(f => ({ status: 'fail' as const, text: `${use.flagsFile ?? 'its configuration'} passes --${f}, which this runsc does not know: it refuses every container`, fix: `remove ${f} from [runsc_config] in ${use.flagsFile}` }))
+        .map(f => ({ status: 'fail' as const, text: `${use.flagsFile ?? 'its configuration'} passes --${f}, which this runsc does not know: it refuses every container`, fix: `remove ${f} from ${use.engine === 'podman' ? '[engine.runtimes_flags]' : '[runsc_config]'} in ${use.flagsFile}` }))
 
 const SPEC_SAYS: Record<EntryState, (file: string) => string> = {
   needed: f => `${f} needs ${NAME} in front of NVIDIA's disable-device-node-modification (the gofer fails with params ENOENT; the user sees "EOF")`,
@@ -166,8 +166,8 @@ export const gpuPodsVerdict = (
 ): Finding => {
   const label = `${use.engine} ${use.name}`
   if (facts === undefined) {
-    const fix = use.wanted.startsWith('/') ? `install runsc at ${use.wanted}${use.source ? `, or point ${use.source} at one` : ''}` : `install runsc on containerd's PATH (/usr/local/bin/runsc)${use.source ? `, or set binary_name in ${use.flagsFile ?? use.source}` : ''}`
-    return { check: 'gpu-pods', status: 'fail', summary: `${label}: runsc ${use.wanted} not found: every container under it fails`, fix, data: { engine: use.engine, name: use.name, wanted: use.wanted, binary: null, start: false } }
+    const fix = use.wanted.startsWith('/') ? `install runsc at ${use.wanted.split(' or ')[0]}${use.source ? `, or point ${use.source} at one` : ''}` : `install runsc on containerd's PATH (/usr/local/bin/runsc)${use.source ? `, or set binary_name in ${use.flagsFile ?? use.source}` : ''}`
+    return { check: 'gpu-pods', status: use.configured ? 'fail' : 'warn', summary: `${label}: runsc ${use.wanted} not found: every container under it fails`, fix, data: { engine: use.engine, name: use.name, wanted: use.wanted, binary: null, start: false } }
   }
   const hooks = ctx.probe?.hooks ?? facts.hooks
   const reasons: Reason[] = [...flagReasons(use, facts), driverReason(use, facts, ctx.driver, ctx.driverLoaded)]
@@ -180,17 +180,19 @@ export const gpuPodsVerdict = (
     if (spec.sockets.length) reasons.push({ status: 'fail', text: `${spec.file} mounts ${spec.sockets.join(', ')}, which the gofer cannot serve`, fix: socketFix(ctx.binary, spec.file) })
   }
   if (ctx.probe !== undefined) {
-    reasons.push(ctx.probe.pass ? { status: 'ok', text: `hook-phase self-test passed (${ctx.probe.said})` } : { status: 'fail', text: `hook-phase self-test failed: ${ctx.probe.said}`, fix: `${ctx.binary} hook --debug   # run by hand as the gofer would, or report doctor --json` })
+    reasons.push(ctx.probe.pass ? { status: 'ok', text: `hook-phase self-test passed (${ctx.probe.said})` } : { status: 'fail', text: `hook-phase self-test failed: ${ctx.probe.said}`, fix: `${NAME} doctor --json   # gpu-pods data.selfTest.said holds the gofer's own error; report it with the output` })
   }
-  const status = worst(reasons)
-  const start = status !== 'fail'
+  const found = worst(reasons)
+  const start = found !== 'fail'
+  // A runsc no engine is configured to use fails no pod today: say so, without failing the node.
+  const status = found === 'fail' && !use.configured ? 'warn' : found
   const shown = reasons.filter(r => r.status !== 'ok')
   const why = (start ? reasons : shown).map(r => r.text).join('; ')
   const fixes = [...new Set(shown.flatMap(r => (r.fix === undefined ? [] : [r.fix])))]
   return {
     check: 'gpu-pods',
     status,
-    summary: `${label} (${facts.binary}): GPU pods ${start ? 'start' : 'fail'}: ${why}`,
+    summary: `${label} (${facts.binary}${use.configured ? '' : ', not configured as a runtime'}): GPU pods ${start ? 'start' : 'fail'}: ${why}`,
     ...(fixes.length ? { fix: fixes.join('; ') } : {}),
     data: {
       engine: use.engine,
@@ -203,6 +205,7 @@ export const gpuPodsVerdict = (
       specs,
       selfTest: ctx.probe === undefined ? null : { pass: ctx.probe.pass, said: ctx.probe.said },
       start,
+      configured: use.configured,
     },
   }
 }

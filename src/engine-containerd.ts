@@ -77,6 +77,7 @@ const handlerRunsc = (host: Host, view: EngineView, name: string, handler: Table
     name,
     wanted,
     flags,
+    configured: true,
     source: CONTAINERD_CONFIG,
     ...(binary === undefined ? {} : { binary }),
     ...(configPath === undefined ? {} : { flagsFile: configPath }),

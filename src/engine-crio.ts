@@ -1,7 +1,7 @@
 import { basename } from 'node:path'
 import { isExecutableFile, which, type Host } from './doctor-finding'
 import { configProblem, type EngineView } from './engine'
-import { mergeTables, readConfigs, stringList, tableAt, type Table } from './engine-toml'
+import { isTable, mergeTables, readConfigs, stringList, tableAt, type Table } from './engine-toml'
 import { CRIO_CONF_D, CRIO_CONF_FILES, HOOKS_D_DIRS } from './host-layout'
 
 /** CRI-O's hooks_dir when its configuration sets none: hooks.DefaultDir (runtimes.md "CRI-O and the NRI hook-injector"). */
@@ -32,11 +32,12 @@ export const crioView = (host: Host): EngineView => {
   view.hooksDirs = stringList(runtime.hooks_dir) ?? CRIO_DEFAULT_HOOKS_DIRS
   if (!view.present) return view
   for (const [name, value] of Object.entries(tableAt(runtime, 'runtimes') ?? {})) {
-    const path = typeof (value as Table).runtime_path === 'string' && (value as Table).runtime_path !== '' ? ((value as Table).runtime_path as string) : undefined
+    if (!isTable(value)) continue
+    const path = typeof value.runtime_path === 'string' && value.runtime_path !== '' ? value.runtime_path : undefined
     const wanted = path ?? name
     if (basename(wanted) !== 'runsc') continue
     const binary = path === undefined ? which(host, name) : isExecutableFile(host, path) ? path : undefined
-    view.runscs.push({ engine: 'CRI-O', name, wanted, flags: {}, ...(binary === undefined ? {} : { binary }), ...(sourceOf[name] === undefined ? {} : { source: sourceOf[name] }) })
+    view.runscs.push({ engine: 'CRI-O', name, wanted, flags: {}, configured: true, ...(binary === undefined ? {} : { binary }), ...(sourceOf[name] === undefined ? {} : { source: sourceOf[name] }) })
   }
   return view
 }

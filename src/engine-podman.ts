@@ -14,12 +14,16 @@ const DEFAULT_RUNSC = ['/usr/bin/runsc', '/usr/sbin/runsc', '/usr/local/bin/runs
  * appends when the array ends with `{append=true}` (podman 5); unset, it is
  * PODMAN_DEFAULT_HOOKS_DIRS. `[engine.runtimes]` entries replace the
  * built-in list of the same name; each runsc (named runsc, or a list of
- * paths ending in /runsc) resolves to its first existing path.
+ * paths ending in /runsc) resolves to its first existing path, with the
+ * flags of `[engine.runtimes_flags]` (`name=value`, no leading `--`). It counts
+ * as configured where containers.conf names it or `[engine] runtime` picks it.
  */
 export const podmanView = (host: Host): EngineView => {
   const files = readConfigs(host, CONTAINERS_CONF_FILES, [CONTAINERS_CONF_D], 'containers.conf')
   const present = which(host, 'podman') !== undefined || files.length > 0
   let hooksDirs = [...PODMAN_DEFAULT_HOOKS_DIRS]
+  let defaultRuntime: string | undefined
+  const runtimeFlags: Record<string, { flags: Record<string, string>; file: string }> = {}
   const runtimes: Record<string, { paths: string[]; source?: string }> = { runsc: { paths: DEFAULT_RUNSC } }
   const view: EngineView = { engine: 'podman', present, extensionStages: ['precreate'], runscs: [], problems: [] }
   for (const f of files) {
@@ -34,9 +38,14 @@ export const podmanView = (host: Host): EngineView => {
       const named = dirs.filter((d): d is string => typeof d === 'string')
       hooksDirs = append ? [...hooksDirs, ...named] : named
     }
+    if (typeof engine.runtime === 'string') defaultRuntime = engine.runtime
     for (const [name, paths] of Object.entries(tableAt(engine, 'runtimes') ?? {})) {
       const list = stringList(paths)
       if (list) runtimes[name] = { paths: list, source: f.file }
+    }
+    for (const [name, list] of Object.entries(tableAt(engine, 'runtimes_flags') ?? {})) {
+      const items = stringList(list)
+      if (items) runtimeFlags[name] = { flags: Object.fromEntries(items.map(flagEntry)), file: f.file }
     }
   }
   view.hooksDirs = hooksDirs
@@ -44,10 +53,28 @@ export const podmanView = (host: Host): EngineView => {
   for (const [name, { paths, source }] of Object.entries(runtimes)) {
     if (name !== 'runsc' && !paths.some(p => basename(p) === 'runsc')) continue
     const binary = paths.find(p => isExecutableFile(host, p))
-    if (binary === undefined && source === undefined) continue
-    const use: RunscUse = { engine: 'podman', name, wanted: paths.join(' or '), flags: {}, ...(binary === undefined ? {} : { binary }), ...(source === undefined ? {} : { source }) }
+    if (binary === undefined && source === undefined && defaultRuntime !== name) continue
+    const configured = source !== undefined || defaultRuntime === name
+    const flags = runtimeFlags[name]
+    const use: RunscUse = {
+      engine: 'podman',
+      name,
+      wanted: paths.join(' or '),
+      flags: flags?.flags ?? {},
+      configured,
+      ...(binary === undefined ? {} : { binary }),
+      ...(source === undefined ? {} : { source }),
+      ...(flags === undefined ? {} : { flagsFile: flags.file }),
+    }
     view.runscs.push(use)
   }
   return view
 }
 
+
+/** One runtimes_flags item: `log-format=json` -> [log-format, json]; a bare flag is `true`. */
+const flagEntry = (item: string): [string, string] => {
+  const bare = item.replace(/^-+/, '')
+  const eq = bare.indexOf('=')
+  return eq < 0 ? [bare, 'true'] : [bare.slice(0, eq), bare.slice(eq + 1)]
+}

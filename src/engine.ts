@@ -16,6 +16,13 @@ export interface RunscUse {
   source?: string
   /** The file holding `flags`, when they come from one (the shim's runsc.toml). */
   flagsFile?: string
+  /**
+   * Whether the engine's configuration asks for it (a containerd handler, a
+   * CRI-O runtime, podman's `runtime` or a containers.conf runtimes entry);
+   * false for one it would only find (podman's built-in list, PATH): a
+   * verdict there is a warning, not a failure of the node.
+   */
+  configured: boolean
 }
 
 /** What doctor learns from one engine's effective configuration. */

@@ -54,6 +54,7 @@ const readyHost = (): Layout => ({
   'usr/bin/runsc': runscStandIn('release-20260520.0'),
   'usr/sbin/runc': printing(RUNC),
   'usr/bin/podman': printing('podman version 4.3.1\n'),
+  'etc/containers/containers.conf': '[engine]\nruntime = "runsc"\n',
   'usr/bin/crun': printing(CRUN),
   'usr/bin/nvidia-procfs-hook': printing(`nvidia-procfs-hook ${version} (node v26.12.1)\n`),
   'etc/cdi/nvidia.yaml': patched('nvidia-ctk.yaml'),
@@ -191,9 +192,19 @@ t.test('runsc: what its release date says about CDI createContainer hooks', asyn
   t.match(finding(debian, 'cdi')[0], { status: 'warn', summary: /harmless until runsc runs CDI createContainer hooks$/ })
   t.match(run(['--host-root', makeHost(t, { ...unpatched, 'usr/bin/runsc': runscStandIn('0.0~20221219.0') })]).out.join('\n'), /\nREADY \(1 warning\)$/)
 
-  const none = doctorJSON(makeHost(t, { ...unpatched, 'usr/bin/runsc': null }))
+  const none = doctorJSON(makeHost(t, { ...unpatched, 'usr/bin/runsc': null, 'etc/containers/containers.conf': null }))
   t.equal(none.code, 0, 'no runsc at all: nothing needs this hook yet')
   t.same(plain(finding(none, 'runsc')), [{ check: 'runsc', status: 'info', summary: 'not found' }])
+  const missing = doctorJSON(makeHost(t, { ...unpatched, 'usr/bin/runsc': null }))
+  t.equal(missing.code, 1, 'podman told to run runsc, and none there')
+  t.same(plain(finding(missing, 'gpu-pods')), [
+    {
+      check: 'gpu-pods',
+      status: 'fail',
+      summary: 'podman runsc: runsc /usr/bin/runsc or /usr/sbin/runsc or /usr/local/bin/runsc or /usr/local/sbin/runsc or /bin/runsc or /sbin/runsc or /run/current-system/sw/bin/runsc not found: every container under it fails',
+      fix: 'install runsc at /usr/bin/runsc',
+    },
+  ])
 
   const head = doctorJSON(makeHost(t, { ...unpatched, 'usr/bin/runsc': runscStandIn('7b9c1e04c2e3') }))
   t.equal(head.code, 1, 'unknown: assume it runs them')
