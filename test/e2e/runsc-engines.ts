@@ -6,8 +6,9 @@
 // <dir>/runsc`. NVIDIA's real v1.20 hook (`nvidia-ctk hook
 // disable-device-node-modification`, the form both releases run) and a fake
 // driver with `ModifyDeviceFiles: 1`. Our entry comes from `cdi patch`
-// (ctr, podman: /etc/cdi) and from the watcher (the CRI: the device plugin's
-// compact JSON appearing in /var/run/cdi). With it, each container runs and
+// (ctr, podman: /etc/cdi), from the watcher (the CRI: the device plugin's
+// compact JSON appearing in /var/run/cdi) and from the package's precreate
+// hooks.d file (podman, the spec unpatched). With it, each container runs and
 // the gofer's debug log shows both hooks succeed; without it, each fails as
 // users see it (never naming NVIDIA), the cause only in that log. runsc's
 // global flags `--debug --debug-log` come from a wrapper at /usr/bin/runsc
@@ -94,7 +95,9 @@ const main = (tools: RealTools) => {
     const gofer = goferLog(logs)
     t.match(gofer, `Execute hook "${EXE}" success!`, `${what}: our hook succeeded in the gofer`)
     t.match(gofer, `Execute hook "${NVIDIA.path}" success!`, `${what}: NVIDIA's hook succeeded after it`)
-    t.match(records(), [{ stage: 'createContainer', action: 'mounted', exitCode: 0 }], `${what}: our log: mounted, once`)
+    const ran = records().filter(r => r.stage === 'createContainer')
+    t.equal(ran.length, 1, `${what}: our hook ran once`)
+    t.match(ran[0], { action: 'mounted', exitCode: 0 }, `${what}: our log: mounted`)
     const table = parseMountinfo(readFileSync(seen, 'utf8'))
     const ours = table.find(m => m.mountPoint.endsWith('/rootfs/proc/driver/nvidia'))
     t.match(ours?.options.slice(0, 4), ['ro', 'nosuid', 'nodev', 'noexec'], `${what}: our bind is read-only in the gofer's mount namespace (${ours?.mountPoint})`)
@@ -276,6 +279,25 @@ const main = (tools: RealTools) => {
           }
           await leftovers(t, `podman, ${ours ? 'with' : 'without'} our entry`)
         }
+        rmSync(join(etcCdi, 'nvidia.yaml'))
+      })
+
+      t.test(`podman --runtime ${r.runsc}, the spec unpatched, our entry from the package's precreate file (hooks.d)`, async t => {
+        const engine = podman(join(work, `podman-precreate-${r.release}`))
+        writeFileSync(join(etcCdi, 'nvidia.yaml'), spec('nvidia.com/gpu', '0', 'podman', false))
+        // The package's file, pointed at this build and a log.
+        const shipped = JSON.parse(readFileSync('hooks.d/nvidia-procfs-hook.json', 'utf8'))
+        const precreateDir = join(work, `hooks.d-precreate-${r.release}`)
+        mkdirSync(precreateDir)
+        writeFileSync(join(precreateDir, 'nvidia-procfs-hook.json'), JSON.stringify({ ...shipped, hook: { ...shipped.hook, path: EXE, args: [...shipped.hook.args, '--binary', EXE, '--log-file', log] } }))
+        reset()
+        const began = Date.now()
+        const run = engine.run({ runtime: r.runsc, runtimeFlags: ['debug', `debug-log=${logs}/`], hooksDir: precreateDir, device: 'nvidia.com/gpu=0', rootfs, argv: ['/bin/sh', '-c', OUTPUT] })
+        t.comment(`podman run: ${Date.now() - began} ms, exit ${run.status}`)
+        t.equal(run.status, 0, `podman run exits 0 (${run.stderr.trim()})`)
+        t.equal(run.stdout, 'container-started\nGPU_UNDER_TEST=podman\n', 'the container ran, with the device\'s edits')
+        succeeded(t, 'podman, precreate')
+        await leftovers(t, 'podman, precreate')
         rmSync(join(etcCdi, 'nvidia.yaml'))
       })
 
