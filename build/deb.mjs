@@ -1,7 +1,7 @@
 // Builds nvidia-procfs-hook_<version>_<arch>.deb (in dist/, or the directory
 // given) from the single executable that `npm run build` made, for this
 // machine's architecture or the ones `--arch x64|arm64|all` names: the binary in
-// /usr/bin, podman's precreate hooks.d file, the man page, copyright and
+// /usr/bin, the hooks.d files (package-inputs.mjs HOOKS_D_FILES), the man page, copyright and
 // changelogs, and the systemd units that keep CDI specs patched (systemd/):
 // the watcher service, which postinst enables and starts when systemd runs
 // the host, and a drop-in that has NVIDIA's nvidia-cdi-refresh.service patch
@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs'
 import { join, relative } from 'node:path'
-import { APACHE_NOTICE, gzip, packagingInputs, stager } from './package-inputs.mjs'
+import { APACHE_NOTICE, gzip, HOOKS_D_FILES, packagingInputs, stager } from './package-inputs.mjs'
 import { executablePath, NAME, TARGETS } from './targets.mjs'
 
 const MAINTAINER = 'nvidia-procfs-hook maintainers <maintainers@users.noreply.r-seed-b8cb3690.example>'
@@ -25,7 +25,7 @@ const buildDeb = arch => {
   const put = stager(root)
 
   put(`usr/bin/${NAME}`, { from: executablePath(arch) }, 0o755)
-  put(`usr/share/containers/oci/hooks.d/${NAME}.json`, { from: `hooks.d/${NAME}.json` })
+  for (const [installed, source] of HOOKS_D_FILES) put(installed.slice(1), { from: source })
   put(`usr/share/man/man1/${NAME}.1.gz`, gzip(man))
   const WATCH_UNIT = `${NAME}-cdi-watch.service`
   const REFRESH_DROP_IN = `nvidia-cdi-refresh.service.d/${NAME}.conf`
@@ -83,7 +83,7 @@ Section: admin
 Priority: optional
 Description: OCI hook that lets NVIDIA's CDI hooks work under gVisor
  Registered as a createContainer hook before NVIDIA's (nvidia-procfs-hook
- cdi patch, or the podman hooks.d file this package installs), it makes
+ cdi patch, or the hooks.d files this package installs), it makes
  <rootfs>/proc/driver/nvidia a read-only bind of the host's, so that
  nvidia-ctk's disable-device-node-modification hook works inside the
  gVisor gofer. Run "nvidia-procfs-hook doctor" to check a host.

@@ -38,6 +38,19 @@ export const packagingInputs = () => {
   return { arches, out: resolve(positionals[0] ?? 'dist'), version, man }
 }
 
+/**
+ * The hooks.d files both packages install, as [installed path, source in
+ * hooks.d/] (README "hooks.d"; the paths are src/host-layout.ts's):
+ * podman's precreate file in a directory of ours that no engine reads until
+ * containers.conf names it (CRI-O and the NRI hook-injector refuse the
+ * precreate stage and stop), and CRI-O's createContainer file where CRI-O
+ * reads by default.
+ */
+export const HOOKS_D_FILES = [
+  [`/usr/share/${NAME}/hooks.d/${NAME}.json`, `hooks.d/${NAME}.json`],
+  [`/usr/share/containers/oci/hooks.d/${NAME}-createcontainer.json`, `hooks.d/${NAME}-createcontainer.json`],
+]
+
 /** put(path, data, mode) under `root`: data is text, a Buffer, or { from: a file to copy }. */
 export const stager = root => (path, data, mode = 0o644) => {
   const file = join(root, path)

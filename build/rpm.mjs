@@ -12,7 +12,7 @@ import { execFileSync, spawnSync } from 'node:child_process'
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { APACHE_NOTICE, gzip, packagingInputs, stager } from './package-inputs.mjs'
+import { APACHE_NOTICE, gzip, HOOKS_D_FILES, packagingInputs, stager } from './package-inputs.mjs'
 import { executablePath, NAME, TARGETS } from './targets.mjs'
 
 const { arches, out, version, man } = packagingInputs()
@@ -36,7 +36,7 @@ const buildRpm = arch => {
     const DOC_DIR = `/usr/share/doc/${NAME}`
 
     put(`usr/bin/${NAME}`, { from: executablePath(arch) }, 0o755)
-    put(`usr/share/containers/oci/hooks.d/${NAME}.json`, { from: `hooks.d/${NAME}.json` })
+    for (const [installed, source] of HOOKS_D_FILES) put(installed.slice(1), { from: source })
     put(`usr/share/man/man1/${NAME}.1.gz`, gzip(man))
     put(`${UNIT_DIR}/${WATCH_UNIT}`.slice(1), { from: `systemd/${WATCH_UNIT}` })
     put(`${UNIT_DIR}/${REFRESH_DROP_IN}`.slice(1), { from: `systemd/${REFRESH_DROP_IN}` })
@@ -121,7 +121,7 @@ Requires: glibc, libstdc++, libgcc, libatomic, util-linux
 
 %description
 Registered as a createContainer hook before NVIDIA's (nvidia-procfs-hook
-cdi patch, or the podman hooks.d file this package installs), it makes
+cdi patch, or the hooks.d files this package installs), it makes
 <rootfs>/proc/driver/nvidia a read-only bind of the host's, so that
 nvidia-ctk's disable-device-node-modification hook works inside the
 gVisor gofer. Run "nvidia-procfs-hook doctor" to check a host.
@@ -141,7 +141,9 @@ ${postun}
 %files
 %defattr(0644,root,root,0755)
 %attr(0755,root,root) /usr/bin/${NAME}
-/usr/share/containers/oci/hooks.d/${NAME}.json
+%dir /usr/share/${NAME}
+%dir /usr/share/${NAME}/hooks.d
+${HOOKS_D_FILES.map(([installed]) => installed).join('\n')}
 /usr/share/man/man1/${NAME}.1.gz
 ${UNIT_DIR}/${WATCH_UNIT}
 %dir ${UNIT_DIR}/${REFRESH_DROP_IN_DIR}

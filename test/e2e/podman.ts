@@ -2,10 +2,11 @@ import t, { type Test } from 'tap'
 import { enterPrivateMountNamespace } from '../harness/private-ns'
 enterPrivateMountNamespace()
 
-import { spawnSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { execFileSync, spawnSync } from 'node:child_process'
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { basename, join, resolve } from 'node:path'
+import { basename, dirname, join, resolve } from 'node:path'
+import { CRIO_HOOKS_FILE, MANIFEST, PODMAN_DROP_IN, PODMAN_HOOKS_DIR, PODMAN_HOOKS_FILE_NAME } from '../../src/host-layout'
 import { writeBusyboxRootfs } from '../harness/busybox-rootfs'
 import { setSpecDir } from '../harness/cdi-dirs'
 import { mountFakeDriver, unmountFakeDriver } from '../harness/fake-driver'
@@ -187,6 +188,130 @@ t.test('patched spec and precreate together: precreate passes the config through
   const run = runContainer(t, 'runc', withPrecreate)
   checkRun(t, 'runc', run)
   t.same(mountsUnder(work), [], 'podman --rm left nothing mounted')
+})
+
+// The packages' files where the packages put them, and install's drop-in,
+// read as podman reads its own configuration: no CONTAINERS_CONF (which
+// makes podman read that one file), no --hooks-dir. Each directory podman,
+// install and the hooks touch is an overlay on a tmpfs in this private mount
+// namespace: /usr/bin (the binary), /usr/share (podman's precreate
+// directory, CRI-O's file in podman's default hooks directory), /etc/containers
+// (the operator's containers.conf, drop-ins), /var/lib (install's record).
+/** The packages' hooks.d files (build/package-inputs.mjs HOOKS_D_FILES; test/system/package.ts and rpm.ts check the packages hold them there). */
+const HOOKS_D_FILES = [
+  [`${PODMAN_HOOKS_DIR}/${PODMAN_HOOKS_FILE_NAME}`, 'hooks.d/nvidia-procfs-hook.json'],
+  [CRIO_HOOKS_FILE, 'hooks.d/nvidia-procfs-hook-createcontainer.json'],
+] as const
+let layers = 0
+const overlay = (dir: string, fill: (upper: string) => void) => {
+  const layer = join(work, `layer${++layers}`)
+  mkdirSync(layer)
+  execFileSync('/usr/bin/mount', ['-t', 'tmpfs', '-o', 'mode=0755', 'nph-e2e-podman', layer])
+  mkdirSync(join(layer, 'upper'))
+  mkdirSync(join(layer, 'work'))
+  fill(join(layer, 'upper'))
+  // Mounts below `dir` (the sid root's /usr/bin/node, test/harness/enter-root.sh) would be hidden: kept aside, put back on top.
+  const below = mountsUnder(dir).filter(m => m !== dir)
+  const kept = below.map((m, i) => {
+    const aside = join(layer, `kept${i}`)
+    if (statSync(m).isDirectory()) mkdirSync(aside)
+    else writeFileSync(aside, '')
+    execFileSync('/usr/bin/mount', ['--bind', m, aside])
+    return aside
+  })
+  execFileSync('/usr/bin/mount', ['-t', 'overlay', '-o', `lowerdir=${dir},upperdir=${layer}/upper,workdir=${layer}/work`, 'nph-e2e-podman', dir])
+  below.forEach((m, i) => execFileSync('/usr/bin/mount', ['--bind', kept[i] as string, m]))
+  return () => {
+    // Lazily: podman's exited helpers may still be letting go of files under it.
+    for (const m of [...below].reverse()) execFileSync('/usr/bin/umount', ['-l', m])
+    execFileSync('/usr/bin/umount', ['-l', dir])
+    detachUnder(layer)
+  }
+}
+
+t.test("the packages' layout and install --hooks-d, as podman reads its own configuration", async t => {
+  // An unpatched spec, as NVIDIA writes it; the patched one back afterwards for the tests below.
+  const patchedText = readFileSync(specFile, 'utf8')
+  writeFileSync(specFile, SPEC)
+  t.teardown(() => writeFileSync(specFile, patchedText))
+  const operatorHooks = hooksDir('operator-hooks', { 'zz-capture.json': capture })
+  for (const [installed, source] of HOOKS_D_FILES) t.ok(existsSync(source), `${installed} from ${source}`)
+  const undo: (() => void)[] = []
+  t.teardown(() => undo.reverse().forEach(u => u()))
+  undo.push(overlay('/usr/bin', upper => copyFileSync(EXE, join(upper, 'nvidia-procfs-hook'))))
+  undo.push(overlay('/usr/share', upper => {
+    for (const [installed, source] of HOOKS_D_FILES) {
+      const file = join(upper, installed.slice('/usr/share/'.length))
+      mkdirSync(dirname(file), { recursive: true })
+      copyFileSync(source, file)
+    }
+  }))
+  undo.push(overlay('/var/lib', () => {}))
+  // The operator's containers.conf: harness/podman.ts's settings, and a hooks directory of their own.
+  const base = readFileSync(join(work, 'podman', 'containers.conf'), 'utf8')
+  undo.push(
+    overlay('/etc/containers', upper =>
+      writeFileSync(join(upper, 'containers.conf'), base.replace('[engine]\n', `[engine]\nhooks_dir = ["/usr/share/containers/oci/hooks.d", "${operatorHooks}"]\n`)),
+    ),
+  )
+  const dropIns = '/etc/containers/containers.conf.d'
+  const storage = ['--root', join(work, 'podman', 'root'), '--runroot', join(work, 'podman', 'runroot'), '--tmpdir', join(work, 'podman', 'tmp'), '--storage-driver', 'vfs']
+  const env = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', HOME: join(work, 'podman'), PODMAN_IGNORE_CGROUPSV1_WARNING: '1' }
+  const major = Number(/version (\d+)\./.exec(spawnSync('/usr/bin/podman', ['--version'], { encoding: 'utf8' }).stdout)?.[1])
+  /** One container; the createContainer hooks podman gave the runtime, by kind. */
+  const start = (flags: string[] = []) => {
+    rmSync(captured, { recursive: true, force: true })
+    mkdirSync(captured)
+    const res = spawnSync('/usr/bin/podman', [...storage, '--runtime', 'runc', 'run', '--rm', '--network', 'none', '--device', 'nvidia.com/gpu=0', ...flags, '--rootfs', rootfs, '/bin/echo', 'started'], { env, encoding: 'utf8', timeout: 60_000 })
+    const [file] = readdirSync(captured)
+    const list = file ? (JSON.parse(readFileSync(join(captured, file), 'utf8')).hooks.createContainer as { path: string }[]) : []
+    return { status: res.status, out: res.stdout + res.stderr, kinds: list.map(kind), list }
+  }
+  const packaged = ourHook({ binary: '/usr/bin/nvidia-procfs-hook' })
+
+  const alone = start()
+  t.equal(alone.status, 0, `podman run exits 0 (${alone.out.trim()})`)
+  t.same(alone.kinds, ['/usr/bin/true', 'nvidia', 'capture'], "the packages alone: podman reads no precreate file (its directory is ours, unnamed) and runs no CRI-O file (its `when` unmatched); the operator's directory read")
+
+  const kubelet = start(['--annotation', 'io.kubernetes.container.hash=5b3c2a1f'])
+  t.equal(kubelet.status, 0, `podman run exits 0 (${kubelet.out.trim()})`)
+  t.same(kubelet.kinds, ['/usr/bin/true', 'nvidia', 'ours', 'capture'], "with kubelet's annotation podman runs CRI-O's file, after NVIDIA's CDI hooks (podman appends hooks.d's): harmless, our hook skips")
+  t.same(kubelet.list[2], packaged)
+
+  mkdirSync('/usr/share/containers/containers.conf.d', { recursive: true })
+  writeFileSync('/usr/share/containers/containers.conf.d/nvidia-procfs-hook.conf', `[engine]\nhooks_dir = ["${PODMAN_HOOKS_DIR}"]\n`)
+  t.same(start().kinds, ['/usr/bin/true', 'nvidia', 'capture'], 'a drop-in in /usr/share/containers/containers.conf.d is not read: a package cannot enable podman\'s route there')
+  rmSync('/usr/share/containers/containers.conf.d', { recursive: true })
+
+  mkdirSync(dropIns, { recursive: true })
+  writeFileSync(join(dropIns, 'append.conf'), `[engine]\nhooks_dir = ["${PODMAN_HOOKS_DIR}", {append=true}]\n`)
+  const append = start()
+  if (major < 5) {
+    t.not(append.status, 0, 'podman 4: {append=true} in /etc/containers/containers.conf.d fails every podman command')
+    t.match(append.out, /incompatible types: TOML value has type map\[string\]interface \{\}; destination has type string/)
+  } else {
+    t.equal(append.status, 0, `podman run exits 0 (${append.out.trim()})`)
+    t.same(append.kinds, ['/usr/bin/true', 'ours', 'nvidia', 'capture'], 'podman 5: {append=true} appends')
+  }
+  rmSync(join(dropIns, 'append.conf'))
+
+  const installed = spawnSync('/usr/bin/nvidia-procfs-hook', ['install', '--prefix', '/usr', '--hooks-d'], { encoding: 'utf8', env })
+  t.same({ status: installed.status, stdout: installed.stdout, stderr: installed.stderr }, {
+    status: 0,
+    stdout: `recorded ${MANIFEST}\nwrote ${PODMAN_DROP_IN}\n`,
+    stderr: '',
+  }, "with the package: install --prefix /usr --hooks-d writes only podman's drop-in")
+  t.match(readFileSync(PODMAN_DROP_IN, 'utf8'), `hooks_dir = ["/usr/share/containers/oci/hooks.d", "${operatorHooks}", "${PODMAN_HOOKS_DIR}"]\n`, "the operator's list, then ours")
+  const precreated = start()
+  t.equal(precreated.status, 0, `podman run exits 0 (${precreated.out.trim()})`)
+  t.same(precreated.kinds, ['/usr/bin/true', 'ours', 'nvidia', 'capture'], "podman reads the drop-in: precreate puts our entry right before NVIDIA's; the operator's directory still read")
+  t.same(precreated.list[1], packaged)
+  t.same(start(['--annotation', 'io.kubernetes.container.hash=5b3c2a1f']).kinds, ['/usr/bin/true', 'ours', 'nvidia', 'ours', 'capture'], "and CRI-O's file, matched, after NVIDIA's: our hook runs again and finds its own mount or the runtime's procfs")
+
+  const uninstalled = spawnSync('/usr/bin/nvidia-procfs-hook', ['uninstall'], { encoding: 'utf8', env })
+  t.equal(uninstalled.status, 0, uninstalled.stderr)
+  t.notOk(existsSync(PODMAN_DROP_IN), 'uninstall removes the drop-in')
+  t.same(start().kinds, ['/usr/bin/true', 'nvidia', 'capture'], 'as before install')
 })
 
 t.test('not pretended: under runc a fake driver with ModifyDeviceFiles 1 fails the stand-in, our hook or not', async t => {

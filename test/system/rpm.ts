@@ -34,7 +34,10 @@ const WATCH_UNIT = `${NAME}-cdi-watch.service`
 const DROP_IN_DIR = `${UNIT_DIR}/nvidia-cdi-refresh.service.d`
 const DROP_IN = `${DROP_IN_DIR}/${NAME}.conf`
 const DOC_DIR = `/usr/share/doc/${NAME}`
-const HOOKS_FILE = `/usr/share/containers/oci/hooks.d/${NAME}.json`
+/** podman's precreate file, in a directory of ours; CRI-O's createContainer file, where CRI-O reads. */
+const PODMAN_HOOKS_DIR = `/usr/share/${NAME}`
+const HOOKS_FILE = `${PODMAN_HOOKS_DIR}/hooks.d/${NAME}.json`
+const CRIO_FILE = `/usr/share/containers/oci/hooks.d/${NAME}-createcontainer.json`
 
 const work = mkdtempSync(join(tmpdir(), 'nph-rpm-'))
 t.teardown(() => {
@@ -84,7 +87,10 @@ const unpack = (pkg: string, dir: string) => {
 // Every path, as installed: mode (rpm's %{FILEMODES:perms}), and for files their source here.
 const EXPECTED: Record<string, string> = {
   [`/usr/bin/${NAME}`]: '-rwxr-xr-x',
+  [PODMAN_HOOKS_DIR]: 'drwxr-xr-x',
+  [`${PODMAN_HOOKS_DIR}/hooks.d`]: 'drwxr-xr-x',
   [HOOKS_FILE]: '-rw-r--r--',
+  [CRIO_FILE]: '-rw-r--r--',
   [`/usr/share/man/man1/${NAME}.1.gz`]: '-rw-r--r--',
   [`${UNIT_DIR}/${WATCH_UNIT}`]: '-rw-r--r--',
   [DROP_IN_DIR]: 'drwxr-xr-x',
@@ -160,7 +166,7 @@ t.test('rpm installs it into a scratch root, and erases it', async t => {
   }
   t.match(sh(join(root, 'usr/bin', NAME), ['--version']), new RegExp(`^${NAME} ${version} \\(node v\\d+\\.`), 'the binary runs: not stripped')
   t.equal(readFileSync(join(root, 'usr/bin', NAME)).compare(readFileSync(`dist/${NAME}`)), 0, 'byte for byte the built executable')
-  for (const [installed, source] of [[`${UNIT_DIR}/${WATCH_UNIT}`, `systemd/${WATCH_UNIT}`], [DROP_IN, `systemd/nvidia-cdi-refresh.service.d/${NAME}.conf`], [HOOKS_FILE, `hooks.d/${NAME}.json`]] as const) {
+  for (const [installed, source] of [[`${UNIT_DIR}/${WATCH_UNIT}`, `systemd/${WATCH_UNIT}`], [DROP_IN, `systemd/nvidia-cdi-refresh.service.d/${NAME}.conf`], [HOOKS_FILE, `hooks.d/${NAME}.json`], [CRIO_FILE, `hooks.d/${NAME}-createcontainer.json`]] as const) {
     t.equal(readFileSync(join(root, installed), 'utf8'), readFileSync(source, 'utf8'), `${installed}: as in ${source}`)
   }
   t.match(execFileSync('/bin/gzip', ['-dc', join(root, DOC_DIR, 'changelog.gz')], { encoding: 'utf8' }), readFileSync('CHANGELOG.md', 'utf8'))
