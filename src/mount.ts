@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { errorCode, errorText, HookError } from './errors'
+import { errnoName, libc } from './libc'
 import { debugFor } from './log'
 import { REQUIRED_OPTIONS } from './mountinfo'
 
@@ -106,9 +107,28 @@ export const mountApi = (dirs: string[] = LIBMOUNT_DIRS): MountApi => {
 export const bind = (run: UtilRunner, api: MountApi, source: string, targetFd: number) =>
   run('mount', ['--no-canonicalize', '--bind', ...(api === 'fd-based' ? ['-o', SEALED] : []), source, CHILD_DIR], targetFd)
 
-/** Remounts the bind that `mountFd` (opened after the bind, so it names the mount's root) holds read-only. */
-export const remountReadOnly = (run: UtilRunner, mountFd: number) =>
-  run('mount', ['--no-canonicalize', '-o', `remount,bind,${SEALED}`, CHILD_FD], mountFd)
+// <linux/mount.h>: what `mount -o remount,bind,ro,nosuid,nodev,noexec` passes to mount(2).
+const MS_REMOUNT_SEALED = 1n | 2n | 4n | 8n | 32n | 4096n // RDONLY NOSUID NODEV NOEXEC REMOUNT BIND
+
+/**
+ * Remounts the bind that `mountFd` (opened after the bind, so it names the
+ * mount's root) holds read-only, nosuid, nodev, noexec: mount(2) in this
+ * process through node:ffi where this Node has it (no child process), else
+ * util-linux mount(8) given the fd as its fd 3. Throws HookError on failure.
+ */
+export const remountReadOnly = (run: UtilRunner, mountFd: number): void => {
+  const c = libc()
+  if (!c) {
+    run('mount', ['--no-canonicalize', '-o', `remount,bind,${SEALED}`, CHILD_FD], mountFd)
+    return
+  }
+  /* c8 ignore start -- node:ffi: see libc */
+  const target = `/proc/self/fd/${mountFd}`
+  debug('mount(2) remount,bind,%s %s', SEALED, target)
+  const errno = c.remount(target, MS_REMOUNT_SEALED)
+  if (errno !== 0) throw new HookError(`mount(2) remount,bind,${SEALED} ${target} failed: ${errnoName(errno)}`)
+  /* c8 ignore stop */
+}
 
 /** Lazy, so an fd still open on the mount (ours, or a racing process's) cannot keep it attached. */
 export const detach = (run: UtilRunner, mountFd: number) =>

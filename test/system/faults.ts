@@ -16,7 +16,7 @@ import { join } from 'node:path'
 import type { Test } from 'tap'
 import { assertContained, assertOneLine, assertOurMount, HOOK, HOOK_ENV, mountsIn, snapshot, SOURCE, type HookRun } from '../harness/containment'
 import { mountFakeDriver, unmountFakeDriver } from '../harness/fake-driver'
-import { installFaultTools, type FaultMode } from '../harness/fault-tools'
+import { installFaultTools, sealFaultWrap, type FaultMode } from '../harness/fault-tools'
 import { processInOwnMountNamespace } from '../harness/processes'
 import { scratchBundle } from '../harness/scratch'
 import { FOREIGN } from '../harness/target'
@@ -373,8 +373,11 @@ t.test('in-process: repair, lock and verify branches', async t => {
   })
 })
 
+/** The wrapper that tampers with the executable's own remount (classic mount(2) only). */
+const sealWrap = (mode: FaultMode) => (API === 'classic' ? sealFaultWrap(mode) : [])
+
 /** Runs the executable standalone on `rootfs` under fault `mode`. */
-const hookUnder = (mode: FaultMode, rootfs: string, wrap: string[] = []): HookRun => {
+const hookUnder = (mode: FaultMode, rootfs: string, wrap: string[] = sealWrap(mode)): HookRun => {
   tools.setMode(mode)
   try {
     const [cmd, ...pre] = [...wrap, HOOK]
@@ -425,7 +428,14 @@ const FAULTS: FaultCase[] = [
     },
     message: /^nvidia-procfs-hook: error: cannot create .*\/rootfs\/proc: EROFS$/,
   },
-  { name: 'the seal fails (classic: the remount; fd-based: the bind, once attached)', mode: 'remount-fails', message: /^nvidia-procfs-hook: error: mount .*ro,nosuid,nodev,noexec.* failed: mount: injected remount failure$/ },
+  {
+    name: 'the seal fails (classic: the remount; fd-based: the bind, once attached)',
+    mode: 'remount-fails',
+    message:
+      API === 'classic'
+        ? /^nvidia-procfs-hook: error: mount\(2\) remount,bind,ro,nosuid,nodev,noexec \/proc\/self\/fd\/\d+ failed: EIO$/
+        : /^nvidia-procfs-hook: error: mount .*ro,nosuid,nodev,noexec.* failed: mount: injected remount failure$/,
+  },
   { name: 'the verify disagrees (the seal claims success, does nothing)', mode: 'remount-does-nothing', message: /^nvidia-procfs-hook: error: mount at .* lacks ro,nosuid,nodev,noexec after (remount|the bind)$/ },
   { name: 'the bind shows something other than the source', mode: 'bind-binds-a-decoy', message: NOT_SOURCE },
 ]
@@ -448,6 +458,25 @@ for (const f of FAULTS) {
   })
 }
 
+/**
+ * Classic mount(2): the executable's remount is its own mount(2), with no
+ * tool after it to kill from. strace holds that call's return (sealFaultWrap);
+ * once mountinfo shows the bind read-only, the hook is killed.
+ */
+const killedOnceSealed = async (rootfs: string): Promise<HookRun> => {
+  const [cmd, ...pre] = [...sealFaultWrap('kill-after-remount'), HOOK]
+  // A process group of its own: strace and the hook are killed at once, before strace could speak.
+  const child = spawn(cmd as string, [...pre, '--rootfs', rootfs], { env: HOOK_ENV, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d))
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
+  const closed = new Promise<HookRun>(done => child.on('close', (status, signal) => done({ status, signal, stdout, stderr })))
+  for (let i = 0; i < 400 && !mountsIn(rootfs).some(m => m.options.includes('ro')); i++) await new Promise(r => setTimeout(r, 25))
+  process.kill(-(child.pid as number), 'SIGKILL')
+  return closed
+}
+
 const LEFT_READ_ONLY = /^nvidia-procfs-hook: skipped: .*params already exists \(a read-only bind of \/proc\/driver\/nvidia\)$/
 // With the fd-based API no step ever leaves a read-write bind: a run killed
 // after its bind leaves the read-only one, which the rerun keeps.
@@ -466,7 +495,7 @@ for (const k of KILLS) {
   t.test(`SIGKILL (${k.mode}): leaves ${k.left}; the rerun, not held up by a stale lock, ends with one read-only mount`, async t => {
     const { rootfs, bundle } = scratchBundle(t)
     const before = snapshot(rootfs, [bundle + '/config.json', SOURCE], ['/'])
-    const killed = hookUnder(k.mode, rootfs)
+    const killed = API === 'classic' && k.mode === 'kill-after-remount' ? await killedOnceSealed(rootfs) : hookUnder(k.mode, rootfs)
     t.equal(killed.signal, 'SIGKILL', 'killed')
     t.equal(killed.stderr, '', 'said nothing')
     if (k.mode === 'kill-before-bind') {

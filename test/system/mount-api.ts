@@ -1,9 +1,11 @@
 // Which of util-linux's two mount APIs the hook drove, seen in the syscalls
 // (strace -f): with libmount's fd-based API the bind is made read-only on
 // the detached tree (mount_setattr) before move_mount attaches it, and no
-// read-write bind and no remount happen; with classic mount(2), a bind and
-// then a remount through a fresh fd. Runs with whichever util-linux the
-// root has (test/system/util-linux.ts runs it with trixie's and sid's).
+// read-write bind and no remount happen; with classic mount(2), mount(8)'s
+// plain bind, then the hook's own remount (mount(2) through node:ffi) through
+// a fresh fd. Either way the run starts one process: the bind's mount(8).
+// Runs with whichever util-linux the root has (test/system/util-linux.ts
+// runs it with trixie's and sid's).
 import t from 'tap'
 import { enterPrivateMountNamespace } from '../harness/private-ns'
 enterPrivateMountNamespace()
@@ -35,16 +37,22 @@ t.test(`one run under strace: the ${expected} API's calls, and a read-only mount
   const trace = join(bundle, 'strace.txt')
   const r = spawnSync(
     '/usr/bin/strace',
-    ['-f', '-qq', '-e', 'trace=mount,open_tree,mount_setattr,move_mount,fsopen,fsmount', '-o', trace, HOOK, '--rootfs', rootfs],
+    ['-f', '-qq', '-e', 'trace=mount,open_tree,mount_setattr,move_mount,fsopen,fsmount,execve,clone,clone3,fork,vfork', '-o', trace, HOOK, '--rootfs', rootfs],
     { env: HOOK_ENV, encoding: 'utf8' },
   )
   t.equal(r.status, 0, r.stderr)
   t.match(r.stderr, new RegExp(`^nvidia-procfs-hook: mounted: bound /proc/driver/nvidia read-only at ${rootfs}/proc/driver/nvidia \\(${expected} mount API\\)\\n$`))
-  const calls = readFileSync(trace, 'utf8')
-    .split('\n')
-    .map(l => l.replace(/^\d+\s+/, ''))
-    .filter(l => /^(mount|open_tree|mount_setattr|move_mount|fsopen|fsmount)\(/.test(l))
+  const lines = readFileSync(trace, 'utf8').split('\n')
+  const hookPid = /^(\d+)\s/.exec(lines[0] ?? '')?.[1]
+  // Processes, not threads: a clone without CLONE_THREAD, or a fork.
+  const spawned = lines.filter(l => /^\d+\s+(clone3?|v?fork)\(/.test(l) && !l.includes('CLONE_THREAD') && !/= -1 /.test(l))
+  const execs = lines.filter(l => /^\d+\s+execve\(/.test(l) && / = 0$/.test(l)).map(l => /execve\("([^"]*)"/.exec(l)?.[1])
+  t.equal(spawned.length, 1, `one child process (${spawned.length})`)
+  t.same(execs.slice(1), ['/usr/bin/mount'], 'which runs mount(8)')
+  const calls = lines.filter(l => /^\d+\s+(mount|open_tree|mount_setattr|move_mount|fsopen|fsmount)\(/.test(l))
   t.comment(calls.join('\n'))
+  const by = calls.map(l => /^(\d+)\s/.exec(l)?.[1])
+  calls.forEach((c, i) => (calls[i] = c.replace(/^\d+\s+/, '')))
   if (expected === 'fd-based') {
     t.same(calls.filter(c => c.startsWith('mount(')), [], 'no mount(2) at all: no read-write bind, no remount')
     const clone = calls.findIndex(c => /^open_tree\(AT_FDCWD, "\/proc\/driver\/nvidia", .*OPEN_TREE_CLONE/.test(c))
@@ -59,7 +67,9 @@ t.test(`one run under strace: the ${expected} API's calls, and a read-only mount
   } else {
     t.equal(calls.length, 2, 'two mount(2) calls')
     t.match(calls[0], /^mount\("\/proc\/driver\/nvidia", "\/proc\/self\/fd\/3\/\.", [^,]+, MS_BIND, NULL\) = 0$/, 'a plain bind onto the checked directory')
-    t.match(calls[1], /^mount\([^,]+, "\/proc\/self\/fd\/3", [^,]+, MS_RDONLY\|MS_NOSUID\|MS_NODEV\|MS_NOEXEC\|MS_REMOUNT\|MS_BIND/, 'then the remount through a fresh fd')
+    t.not(by[0], hookPid, 'by mount(8)')
+    t.match(calls[1], /^mount\(NULL, "\/proc\/self\/fd\/\d+", NULL, MS_RDONLY\|MS_NOSUID\|MS_NODEV\|MS_NOEXEC\|MS_REMOUNT\|MS_BIND, NULL\) = 0$/, 'then the remount through a fresh fd')
+    t.equal(by[1], hookPid, 'by the hook itself')
   }
   const ms = mountsIn(rootfs)
   t.equal(ms.length, 1, 'one mount')
