@@ -1,0 +1,126 @@
+// doctor on this machine, as root, with gVisor's real runsc (both releases,
+// test/harness/real-tools.ts) behind containerd 2.1's runtime handlers: one
+// verdict per handler for GPU pods, with a fake driver whose version the
+// older release's nvproxy lists and one that only the newer lists (both read
+// from the binaries), and the hook-phase self-test each runsc runs: a
+// sandbox it creates from a scratch bundle with our entry in front of a
+// probe that opens <rootfs>/proc/driver/nvidia/params. Nothing may be left:
+// no scratch directory, no mount, no process, no runsc state.
+import t from 'tap'
+import { enterPrivateMountNamespace } from '../harness/private-ns'
+enterPrivateMountNamespace()
+
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Finding } from '../../src/doctor-finding'
+import { probeHookPhase } from '../../src/doctor-runsc-probe'
+import { runscFacts } from '../../src/doctor-runsc'
+import { ourCdiHook, ourHook } from '../../src/registration'
+import { setSpecDir } from '../harness/cdi-dirs'
+import { HOOK, HOOK_ENV } from '../harness/containment'
+import { mountFakeDriver, unmountFakeDriver } from '../harness/fake-driver'
+import { findRunsc, processesNaming, type Runsc } from '../harness/real-tools'
+
+const ENGINES = join(__dirname, '../fixtures/engines/containerd-2.1')
+const SCRATCH = 'nvidia-procfs-hook-doctor-runsc-'
+const found = [findRunsc('20260520'), findRunsc('20260822')]
+const missing = found.filter((f): f is string => typeof f === 'string')
+if (missing.length) t.plan(0, `skipped: ${missing.join('; ')}`)
+else suite(found as [Runsc, Runsc])
+
+function suite([old, current]: [Runsc, Runsc]) {
+  const work = mkdtempSync(join(tmpdir(), 'nph-doctor-runsc-'))
+  t.teardown(() => rmSync(work, { recursive: true, force: true }))
+  const list = (r: Runsc) => {
+    const f = runscFacts({ root: '/' }, r.runsc)
+    return 'list' in f.drivers ? f.drivers.list : []
+  }
+  const supported = list(old).find(d => list(current).includes(d)) as string
+  const unsupported = list(current).find(d => !list(old).includes(d)) as string
+
+  // containerd 2.1's default configuration with two gVisor handlers, each pointing its shim at one release.
+  const containerd = join(work, 'containerd')
+  const handler = (name: string, config: string) =>
+    readFileSync(join(ENGINES, 'runsc-handlers.toml'), 'utf8').replaceAll('runtimes.runsc', `runtimes.${name}`).replace('/etc/containerd/runsc.toml', config)
+  spawnSync('/bin/mkdir', [containerd])
+  writeFileSync(join(containerd, 'config.toml'), readFileSync(join(ENGINES, 'config-default.toml'), 'utf8') + handler('runsc', '/etc/containerd/runsc.toml') + handler('runsc-new', '/etc/containerd/runsc-new.toml'))
+  writeFileSync(join(containerd, 'runsc.toml'), `binary_name = "${old.runsc}"\n[runsc_config]\n  nvproxy = "true"\n`)
+  writeFileSync(join(containerd, 'runsc-new.toml'), `binary_name = "${current.runsc}"\n`)
+  t.teardown(setSpecDir('/etc/containerd', containerd))
+  // NVIDIA's spec, patched to run this build (nothing is installed at /usr/bin here).
+  const cdi = join(work, 'cdi')
+  spawnSync('/bin/mkdir', [cdi])
+  const unpatched = readFileSync(join(__dirname, '../fixtures/cdi/nvidia-ctk.yaml'), 'utf8')
+  const patched = unpatched.replace(/^(  )- \{hookName: createContainer, path: \/usr\/bin\/nvidia-ctk/m, `$1- ${JSON.stringify(ourCdiHook({ binary: HOOK }))}\n$&`)
+  t.teardown(setSpecDir('/etc/cdi', cdi))
+  t.teardown(setSpecDir('/var/run/cdi'))
+  mountFakeDriver()
+  t.teardown(unmountFakeDriver)
+
+  const withDriver = (version: string) =>
+    writeFileSync('/proc/driver/nvidia/version', `NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  ${version}  Release Build  (FAKE-nvidia-driver-for-tests)\n`)
+  const mountinfo = () => readFileSync('/proc/self/mountinfo', 'utf8')
+  const leftovers = () => readdirSync('/tmp').filter(n => n.startsWith(SCRATCH))
+  const doctor = () => {
+    const r = spawnSync(HOOK, ['doctor', '--json'], { env: HOOK_ENV, encoding: 'utf8', timeout: 120_000 })
+    return (JSON.parse(r.stdout) as { findings: Finding[] }).findings
+  }
+  const verdict = (findings: Finding[], name: string) => findings.find(f => f.check === 'gpu-pods' && f.data?.engine === 'containerd' && f.data?.name === name)
+
+  t.test('a driver both releases support, the spec patched: GPU pods start under each, the self-test passes', async t => {
+    withDriver(supported)
+    writeFileSync(join(cdi, 'nvidia.yaml'), patched)
+    const before = mountinfo()
+    const findings = doctor()
+    t.match(verdict(findings, 'runsc'), {
+      status: 'ok',
+      summary: `containerd runsc (${old.runsc}): GPU pods start: nvproxy supports driver ${supported}; hook-phase self-test passed (the sandbox was created; our entry made <rootfs>/proc/driver/nvidia/params readable to the hook after it)`,
+      data: { hooks: 'runs', selfTest: { pass: true }, specs: { '/etc/cdi/nvidia.yaml': 'present' }, flags: { nvproxy: 'true' }, start: true },
+    })
+    t.match(verdict(findings, 'runsc-new'), {
+      status: 'ok',
+      summary: /hook-phase self-test passed \(.*; runsc skipped the nvidia-cdi-hook form\)$/,
+      data: { hooks: 'runs-but-nvidia-cdi-hook', selfTest: { pass: true }, start: true },
+    })
+    t.same(leftovers(), [], 'no scratch directory left')
+    t.equal(mountinfo(), before, 'no mount left')
+    t.same(processesNaming(SCRATCH), [], 'no sandbox or gofer left')
+  })
+
+  t.test(`driver ${unsupported}: the older release's nvproxy does not list it; an unpatched spec fails both`, async t => {
+    withDriver(unsupported)
+    const findings = doctor()
+    t.match(verdict(findings, 'runsc'), {
+      status: 'fail',
+      summary: new RegExp(`^containerd runsc \\(.*\\): GPU pods fail: nvproxy does not support driver ${unsupported.replace(/\./g, '\\.')} \\(this runsc lists .*\\): GPU sandboxes fail to start$`),
+      fix: new RegExp(`^install a runsc release whose .runsc nvproxy list-supported-drivers. lists ${unsupported.replace(/\./g, '\\.')}`),
+    })
+    t.match(verdict(findings, 'runsc-new'), { status: 'ok', summary: new RegExp(`nvproxy supports driver ${unsupported.replace(/\./g, '\\.')}`) })
+    writeFileSync(join(cdi, 'nvidia.yaml'), unpatched)
+    const again = doctor()
+    t.match(verdict(again, 'runsc-new'), {
+      status: 'fail',
+      summary: /GPU pods fail: \/etc\/cdi\/nvidia\.yaml needs nvidia-procfs-hook in front of NVIDIA's disable-device-node-modification/,
+      fix: 'nvidia-procfs-hook cdi patch /etc/cdi/nvidia.yaml',
+      data: { specs: { '/etc/cdi/nvidia.yaml': 'needed' } },
+    })
+    t.same(leftovers(), [])
+  })
+
+  t.test('the self-test fails with the gofer\'s own error, and leaves nothing', async t => {
+    withDriver(supported)
+    const before = mountinfo()
+    for (const r of [old, current]) {
+      const idle = probeHookPhase(r.runsc, {}, { path: '/bin/true', args: ['true'], env: [] })
+      t.match(idle, { pass: false, said: /^error executing CreateContainer hooks: failure executing hook ".*\/probe", err: exit status 2/ }, `${r.release}: an entry that binds nothing`)
+      const failing = probeHookPhase(r.runsc, {}, { path: '/bin/false', args: ['false'], env: [] })
+      t.match(failing, { pass: false, said: /^error executing CreateContainer hooks: failure executing hook "\/bin\/false"/ }, `${r.release}: an entry that fails`)
+      t.match(probeHookPhase(r.runsc, {}, ourHook({ binary: HOOK })), { pass: true, hooks: r.release === '20260520' ? 'runs' : 'runs-but-nvidia-cdi-hook' })
+    }
+    t.same(leftovers(), [])
+    t.equal(mountinfo(), before)
+    t.same(processesNaming(SCRATCH), [])
+  })
+}
