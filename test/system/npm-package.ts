@@ -20,7 +20,7 @@ t.test('npm pack: the bundle, the hooks.d files, README and LICENSE; no dependen
   // Without tap's NODE_OPTIONS: prepack runs build code, which is not what the suite's coverage is about.
   const [packed] = JSON.parse(execFileSync('/usr/bin/env', ['-u', 'NODE_OPTIONS', 'npm', 'pack', '--json', '--pack-destination', work], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) as { filename: string; files: { path: string }[] }[]
   t.ok(packed)
-  t.same(packed?.files.map(f => f.path).sort(), ['LICENSE', 'README.md', 'dist/cli.js', 'hooks.d/nvidia-procfs-hook-createruntime.json', 'hooks.d/nvidia-procfs-hook-prestart.json', 'hooks.d/nvidia-procfs-hook.json', 'package.json'])
+  t.same(packed?.files.map(f => f.path).sort(), ['LICENSE', 'README.md', 'dist/cli.js', 'hooks.d/nvidia-procfs-hook-createcontainer.json', 'hooks.d/nvidia-procfs-hook-createruntime.json', 'hooks.d/nvidia-procfs-hook-prestart.json', 'hooks.d/nvidia-procfs-hook.json', 'package.json'])
   const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { dependencies?: object; bin: Record<string, string>; engines: { node: string } }
   t.equal(pkg.dependencies, undefined, 'nothing to install at run time')
   t.same(pkg.bin, { 'nvidia-procfs-hook': 'dist/cli.js' })
