@@ -518,3 +518,30 @@ t.test('systemd: is the watcher unit active, and did the refresh unit fail?', as
   t.equal(cannot({ 'usr/bin/systemctl': script('exec sleep 30') }), `cannot tell whether ${WATCH_UNIT} is active: no answer within ${SYSTEMCTL_TIMEOUT_MS / 1000} s`)
   t.ok(Date.now() - started < SYSTEMCTL_TIMEOUT_MS + 2000, 'a wedged systemctl does not wedge the doctor')
 })
+
+t.test("engines' configuration: a verdict per runsc they name, and a clear line for what they cannot read", async t => {
+  const engines = join(__dirname, '../fixtures/engines')
+  const layout: Layout = {
+    ...readyHost(),
+    'etc/containerd/config.toml': readFileSync(join(engines, 'containerd-2.1/config-default.toml'), 'utf8') + readFileSync(join(engines, 'containerd-2.1/runsc-handlers.toml'), 'utf8'),
+    'etc/containerd/runsc.toml': 'binary_name = "/opt/gvisor/runsc"\n[runsc_config]\n  nvproxy-driver-version = "590.48.01"\n',
+    'opt/gvisor/runsc': runscStandIn('release-20260601.0'),
+    'etc/crio/crio.conf': '[crio.runtime\n',
+  }
+  const r = doctorJSON(makeHost(t, layout))
+  t.same(
+    r.findings.filter(f => f.check === 'gpu-pods' || f.check === 'config').map(f => [f.check, f.status, f.summary]),
+    [
+      ['config', 'fail', 'CRI-O configuration /etc/crio/crio.conf is not valid TOML (Invalid TOML document: illegal character in key at line 1): CRI-O refuses to start with it, and doctor cannot tell what it runs'],
+      ['gpu-pods', 'ok', 'containerd runsc (/opt/gvisor/runsc): GPU pods start: nvproxy pinned to driver ABI 590.48.01 (nvproxy-driver-version in /etc/containerd/runsc.toml) for driver 580.126.20'],
+      ['gpu-pods', 'ok', 'podman runsc (/usr/bin/runsc): GPU pods start: nvproxy supports driver 580.126.20'],
+    ],
+  )
+  t.match(r.findings.find(f => f.check === 'gpu-pods'), { data: { engine: 'containerd', name: 'runsc', wanted: '/opt/gvisor/runsc', hooks: 'runs-but-nvidia-cdi-hook', driver: '580.126.20', specs: { '/etc/cdi/nvidia.yaml': 'present' }, selfTest: null, start: true } }, '--json: the same as data')
+  t.equal(r.code, 1, 'a configuration an engine refuses is a problem')
+  t.same(
+    r.findings.filter(f => f.check === 'runsc').map(f => f.summary.split(':')[0]),
+    ['/opt/gvisor/runsc', '/usr/bin/runsc'],
+    'each runsc binary once, in the order the engines name them',
+  )
+})
