@@ -68,7 +68,10 @@ export const runscFinding = (facts: RunscFacts): Finding => {
   if ('why' in version) {
     return { check: 'runsc', status: 'warn', summary: `${binary} --version failed: ${version.why}${hooks === 'unknown' ? '' : `; its code ${RUNSC_SAYS[hooks]}`}`, data: factsData(facts) }
   }
-  const drivers = 'list' in facts.drivers ? `; nvproxy supports ${facts.drivers.list.length} driver versions (${facts.drivers.list[0]} … ${facts.drivers.list.at(-1)})` : ''
+  const drivers =
+    'list' in facts.drivers ? `; nvproxy supports ${facts.drivers.list.length} driver versions (${facts.drivers.list[0]} … ${facts.drivers.list.at(-1)})`
+    : facts.flagNames !== undefined && !facts.flagNames.has('nvproxy') ? '; no nvproxy (no GPU support)'
+    : ''
   return { check: 'runsc', status: hooks === 'unknown' ? 'warn' : 'ok', summary: `${binary}: ${version.line}; ${RUNSC_SAYS[hooks]}${drivers}`, data: factsData(facts) }
 }
 

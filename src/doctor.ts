@@ -22,17 +22,25 @@ import { NAME, ourHook } from './registration'
 
 export const DOCTOR_USAGE = `Usage: nvidia-procfs-hook doctor [--json] [--host-root DIR]
 
-Says whether this host is ready to start GPU containers under gVisor with
-this hook, and what to fix: the NVIDIA driver, CAP_SYS_ADMIN, util-linux
-and its mount API, a self-test of the real mount path (on a
-scratch rootfs, in a private mount namespace; not with --host-root), the
-runtimes (runsc, runc, crun) and what their versions do with CDI hooks,
-the CDI specs in /etc/cdi and /var/run/cdi, whether systemd keeps them
-patched (the watcher unit active), the hooks.d files, and the installed
-binary. Each problem comes with the command that fixes it.
+Says whether GPU pods will start under gVisor on this host, and what to fix.
+For every runsc the engines are configured to use (containerd's runtime
+handlers and its shim's runsc.toml, podman's containers.conf, CRI-O's
+crio.conf and crio.conf.d, then PATH), one verdict: GPU pods start or fail,
+with each reason and the command that fixes it: whether that runsc runs CDI
+hooks in the gofer (read from its own code), whether its nvproxy supports
+the loaded driver (runsc nvproxy list-supported-drivers; flags the engine
+passes count), whether each CDI spec needs our entry, holds it, or mounts
+sockets runsc cannot serve, and, as root on this host, a self-test: a
+sandbox that runsc creates, with our entry in front of a probe that opens
+<rootfs>/proc/driver/nvidia/params (nothing is left behind). Also: the
+NVIDIA driver, CAP_SYS_ADMIN, util-linux and a self-test of the mount path,
+runc and crun, the CDI specs in /etc/cdi and /var/run/cdi, whether systemd
+keeps them patched, every hooks.d file as each engine that reads it loads
+it, and the installed binary. Not run with --host-root: the self-tests.
 
 Options:
   --json            one JSON object: {ready, version, hostRoot, findings}
+                    (a finding's data holds the verdict as data)
   --host-root DIR   examine the host whose / is mounted at DIR
 Exit: 0 ready, 1 not ready, 2 usage.
 `
