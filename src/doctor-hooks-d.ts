@@ -84,6 +84,16 @@ export const hooksDCheck = (host: Host, engines: EngineView[]): Finding[] => {
 const ourFileFinding = (host: Host, file: string, loaded: LoadedHook, text: string, readers: EngineView[], present: EngineView[]): Finding => {
   const route = `${file}: ${loaded.stages.join(', ')} -> ${loaded.hook.path}`
   if (!readers.length) {
+    const prefix = ['/usr', '/usr/local'].find(p => podmanHooksDirFor(p) === dirname(file))
+    if (prefix !== undefined) {
+      // The packages' (or install's) podman directory: read once containers.conf adds it; patched specs serve podman meanwhile.
+      return {
+        check: 'hooks.d',
+        status: 'info',
+        summary: `${route}; podman reads ${dirname(file)} only once a containers.conf drop-in adds it (podman's precreate route; patched CDI specs serve podman without it)`,
+        fix: `${NAME} install --prefix ${prefix} --hooks-d   # writes ${PODMAN_DROP_IN}`,
+      }
+    }
     const where = present.map(e => `${e.engine} reads ${(e.hooksDirs ?? []).join(', ')}`).join('; ')
     return {
       check: 'hooks.d',

@@ -98,6 +98,17 @@ t.test('a file masked by the same name in a later directory of one engine is jud
   t.equal(findings.length, 2, 'the /etc file loads in podman; then the note that none is ours')
 })
 
+t.test("the packages' precreate directory before install's drop-in: a note with the command that adds it", async t => {
+  t.same(judge(t, { ...PODMAN, [`${PODMAN_HOOKS_DIR.slice(1)}/nvidia-procfs-hook.json`]: SHIPPED('nvidia-procfs-hook.json') }), [
+    {
+      check: 'hooks.d',
+      status: 'info',
+      summary: `${PODMAN_HOOKS_DIR}/nvidia-procfs-hook.json: precreate -> /usr/bin/nvidia-procfs-hook; podman reads ${PODMAN_HOOKS_DIR} only once a containers.conf drop-in adds it (podman's precreate route; patched CDI specs serve podman without it)`,
+      fix: `nvidia-procfs-hook install --prefix /usr --hooks-d   # writes ${PODMAN_DROP_IN}`,
+    },
+  ])
+})
+
 t.test('no engine on the host: our files are said to do nothing', async t => {
   t.match(judge(t, { [`${USR}/nvidia-procfs-hook.json`]: SHIPPED('nvidia-procfs-hook.json') }), [{ status: 'warn', summary: /no engine here reads \/usr\/share\/containers\/oci\/hooks\.d: this file does nothing$/ }])
 })
