@@ -298,13 +298,13 @@ const specFiles = (at: (p: string) => string): string[] =>
  * drop-in read after ours sets hooks_dir without `dir`: ours would change
  * nothing there.
  */
-const podmanDropIn = (at: (p: string) => string, dir: string, manifest: Manifest): string | undefined => {
-  const { dirs, sources } = podmanHooksDirs(at, PODMAN_DROP_IN)
+const podmanDropIn = (root: string, dir: string, manifest: Manifest): string | undefined => {
+  const { dirs, sources } = podmanHooksDirs(root, PODMAN_DROP_IN)
   if (dirs.includes(dir) && !manifest.files.includes(PODMAN_DROP_IN)) return undefined
   const text = dropInFor([...dirs.filter(d => d !== dir), dir])
   const after = sources.filter(s => s.file.startsWith(`${CONTAINERS_CONF_D}/`) && s.file > PODMAN_DROP_IN)
   const masking = applySettings([dir], after).includes(dir) ? undefined : after.filter(s => s.setting !== undefined && !s.setting.append).pop()
-  if (masking) throw new HookError(`install: ${at(masking.file)} sets podman's hooks_dir after ${PODMAN_DROP_IN} would: add ${dir} to it there, and leave out --hooks-d`)
+  if (masking) throw new HookError(`install: ${join(root, masking.file)} sets podman's hooks_dir after ${PODMAN_DROP_IN} would: add ${dir} to it there, and leave out --hooks-d`)
   return text
 }
 
@@ -346,7 +346,7 @@ export const installCommand = (argv: string[], io: HookIO): number => {
   if (flags['hooks-d']) {
     const packaged = `if the package put it there, it registers the hook already: leave out --hooks-d (with the package, \`install --prefix /usr --hooks-d\` adds only podman's drop-in)`
     files.push(textFile(precreateFileFor(prefix), hooksFileFor(binary), packaged), textFile(CRIO_HOOKS_FILE, crioHooksFileFor(binary), packaged))
-    const dropIn = podmanDropIn(at, podmanHooksDirFor(prefix), manifest)
+    const dropIn = podmanDropIn(root, podmanHooksDirFor(prefix), manifest)
     if (dropIn !== undefined) files.push(textFile(PODMAN_DROP_IN, dropIn, `it is not ours: add ${podmanHooksDirFor(prefix)} to hooks_dir yourself, and leave out --hooks-d`))
   }
   const toWrite = files.filter(f => {

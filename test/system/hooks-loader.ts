@@ -12,12 +12,12 @@
 // the files are loaded where their binaries are.
 import t from 'tap'
 import { execFileSync, spawnSync } from 'node:child_process'
-import { closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { version } from '../../package.json'
-import { hooksDirSetting } from '../../src/containers-conf'
-import { CRIO_HOOKS_FILE, HOOKS_D_DIRS, PODMAN_DEFAULT_HOOKS_DIRS, PODMAN_DROP_IN, PODMAN_HOOKS_DIR, podmanHooksDirFor } from '../../src/host-layout'
+import { podmanHooksDirs } from '../../src/containers-conf'
+import { CRIO_HOOKS_FILE, HOOKS_D_DIRS, PODMAN_DEFAULT_HOOKS_DIRS, PODMAN_HOOKS_DIR, podmanHooksDirFor } from '../../src/host-layout'
 import { ourHook } from '../../src/registration'
 import { hooksLoader, loadHooks } from '../harness/hooks-loader'
 
@@ -69,11 +69,8 @@ const precreateEntry = (binary: string) => ({
   env: ['PATH=/usr/sbin:/usr/bin:/sbin:/bin'],
 })
 
-/** podman's hooks_dir on `root`: our drop-in's list when there is one, else podman's default. */
-const podmanDirs = (root: string) => {
-  const dropIn = join(root, PODMAN_DROP_IN)
-  return existsSync(dropIn) ? (hooksDirSetting(readFileSync(dropIn, 'utf8'), dropIn)?.dirs ?? []) : PODMAN_DEFAULT_HOOKS_DIRS
-}
+/** podman's hooks_dir in effect on `root`, from its containers.conf files (our drop-in among them). */
+const podmanDirs = (root: string) => podmanHooksDirs(root).dirs
 
 const cases = [
   { name: 'the .deb', root: debRoot, binary: `/usr/bin/${NAME}`, precreateDir: undefined },

@@ -244,7 +244,7 @@ t.test('the drop-in keeps every hooks directory the operator configured', async 
 
   // A hooks_dir this cannot read for sure: no drop-in built on a guess.
   conf('/etc/containers/containers.conf.d/zz-last.conf', '[engine]\nhooks_dir = "/x"\n')
-  t.same(run(['install', '--host-root', root, '--hooks-d'], [exe]).err, [`nvidia-procfs-hook: error: ${root}/etc/containers/containers.conf.d/zz-last.conf:2: cannot read hooks_dir: not an array`])
+  t.same(run(['install', '--host-root', root, '--hooks-d'], [exe]).err, [`nvidia-procfs-hook: error: ${root}/etc/containers/containers.conf.d/zz-last.conf: [engine] hooks_dir is not an array`])
 })
 
 t.test("0.1.0's precreate file where CRI-O reads it: install removes the one it wrote", async t => {
