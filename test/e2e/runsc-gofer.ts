@@ -31,6 +31,13 @@ const NVIDIA = { path: '/usr/bin/nvidia-ctk', args: ['nvidia-ctk', 'hook', 'disa
  */
 const ENV = ['/usr/bin/env', '-i', 'PATH=/usr/sbin:/usr/bin:/sbin:/bin', 'GOFER_MARK=x', 'GOMAXPROCS=2']
 
+/**
+ * What runsc's gofer sometimes dies of, instead of `timeout executing hook`,
+ * while it waits out a hook's timeout (Go's runtime, seen with both releases
+ * here in about 1 run of 6 on a loaded machine): exit 128 either way.
+ */
+const DEADLOCK = 'fatal error: all goroutines are asleep - deadlock!'
+
 /** The mounts under the rootfs after our hook and NVIDIA's: ours read-only, NVIDIA's params and its scratch tmpfs. */
 const MOUNTED = ['/proc/driver/nvidia ro', '/proc/driver/nvidia/params rw', '/run/nvidia-ctk-hook<uuid> rw']
 
@@ -114,6 +121,7 @@ const main = (tools: RealTools) => {
 
   /** The failing hook and Go's error words, or the refusal, from what a gofer (or runsc) wrote. */
   const outcome = (text: string, dir: string) => {
+    if (text.includes(DEADLOCK)) return { failure: DEADLOCK }
     const failure = /(failure|timeout) executing hook "([^"]+)"(?:, err: ([^\n]+))?/.exec(text)
     const refused = /FetchSpec failed: reading spec: (root mount propagation option must specify private or slave: "[^"]*")/.exec(text)
     return { ...(failure ? { failure: `${failure[1]} ${failure[2]?.replaceAll(dir, '<dir>')}${failure[3] ? `: ${failure[3]}` : ''}` } : {}), ...(refused ? { refused: refused[1] } : {}) }
@@ -134,7 +142,7 @@ const main = (tools: RealTools) => {
     return { status: res.status, ...outcome(`${res.stderr}\n${goferLog(logs)}`, dir), ...seenIn(dir, out, join(bundle, 'rootfs')) }
   }
 
-  const SCENARIOS: Record<string, { scenario: Scenario; expect: (t: Test, seen: Seen) => void }> = {
+  const SCENARIOS: Record<string, { scenario: Scenario; expect: (t: Test, seen: Seen) => void; realMayFail?: string }> = {
     "NVIDIA's hook alone": {
       scenario: { hooks: () => [NVIDIA] },
       expect: (t, seen) => t.match(seen, { status: 128, failure: 'failure /usr/bin/nvidia-ctk: exit status 1', mounts: undefined }),
@@ -169,6 +177,7 @@ const main = (tools: RealTools) => {
     'a hook past its timeout': {
       scenario: { hooks: () => [{ path: '/bin/sh', args: ['sh', '-c', 'exec sleep 30'], env: ['PATH=/usr/bin:/bin'], timeout: 1 }] },
       expect: (t, seen) => t.match(seen, { status: 128, failure: 'timeout /bin/sh' }),
+      realMayFail: DEADLOCK,
     },
     ...Object.fromEntries(
       ['rshared', 'shared'].map(p => [
@@ -190,11 +199,17 @@ const main = (tools: RealTools) => {
     ),
   }
 
-  for (const [name, { scenario, expect }] of Object.entries(SCENARIOS)) {
+  for (const [name, { scenario, expect, realMayFail }] of Object.entries(SCENARIOS)) {
     t.test(name, async t => {
       const emulation = emulated(scenario)
       expect(t, emulation)
-      for (const r of tools.runsc) t.same(real(r, scenario), emulation, `runsc ${r.release} shows what the emulation shows`)
+      for (const r of tools.runsc) {
+        const seen = real(r, scenario)
+        if (realMayFail !== undefined && seen.failure === realMayFail) {
+          t.comment(`runsc ${r.release}: the gofer died of "${realMayFail}" this time`)
+          t.same({ ...seen, failure: emulation.failure }, emulation, `runsc ${r.release} shows what the emulation shows, but for the gofer's words`)
+        } else t.same(seen, emulation, `runsc ${r.release} shows what the emulation shows`)
+      }
     })
   }
 }

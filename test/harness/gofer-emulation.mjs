@@ -109,8 +109,9 @@ for (const [i, hook] of hooks.entries()) {
     encoding: 'utf8',
   })
   if (r.status !== 0) {
-    // Go's os/exec words for how it ended.
-    const err = r.signal ? `signal: ${r.signal === 'SIGKILL' ? 'killed' : r.signal}` : r.error ? r.error.message : `exit status ${r.status}`
+    // Go's os/exec words for how it ended; like Go, a hook that exits
+    // without reading its state (EPIPE on its stdin) is judged by its exit.
+    const err = r.signal ? `signal: ${r.signal === 'SIGKILL' ? 'killed' : r.signal}` : r.status !== null ? `exit status ${r.status}` : r.error?.message
     const what = r.error?.code === 'ETIMEDOUT' ? `timeout executing hook "${hook.path}"` : `failure executing hook "${hook.path}", err: ${err}\nstdout: ${r.stdout ?? ''}\nstderr: ${r.stderr ?? ''}`
     process.stderr.write(`FATAL ERROR: error executing CreateContainer hooks: ${what}\n`)
     process.stdout.write(JSON.stringify({ ok: false, failedHook: i, stderr: r.stderr ?? '' }) + '\n')
