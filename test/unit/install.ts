@@ -69,6 +69,7 @@ t.test('the hooks.d files install writes are the shipped ones, for the default b
   t.equal(crioHooksFileFor(DEFAULT_BINARY), shipped('nvidia-procfs-hook-createcontainer.json'), "CRI-O's createContainer file: byte for byte")
   t.equal(precreateFileFor('/usr'), '/usr/share/nvidia-procfs-hook/hooks.d/nvidia-procfs-hook.json', "the packages' place, prefix /usr")
   t.equal(precreateFileFor('/usr/local'), HOOKS_FILE)
+  t.equal(precreateFileFor('/'), '/share/nvidia-procfs-hook/hooks.d/nvidia-procfs-hook.json', 'prefix /: no doubled slash')
   const other = parseHooksFile(hooksFileFor(BIN), 'x')
   t.same(other.hook.args, ['nvidia-procfs-hook', 'precreate', '--binary', BIN], 'precreate inserts an entry running the installed binary')
   t.equal(other.hook.path, BIN)
