@@ -20,6 +20,7 @@ import { podmanHooksDirs } from '../../src/containers-conf'
 import { CRIO_HOOKS_FILE, HOOKS_D_DIRS, PODMAN_DEFAULT_HOOKS_DIRS, PODMAN_HOOKS_DIR, podmanHooksDirFor } from '../../src/host-layout'
 import { ourHook } from '../../src/registration'
 import { hooksLoader, loadHooks } from '../harness/hooks-loader'
+import { DEB_ARCH, QEMU_ARCH } from '../harness/target'
 
 t.setTimeout(300_000)
 const NAME = 'nvidia-procfs-hook'
@@ -35,11 +36,11 @@ const loader = hooksLoader()
 const out = join(work, 'out')
 for (const script of ['build/deb.mjs', 'build/rpm.mjs']) sh('/usr/bin/env', ['-u', 'NODE_OPTIONS', process.execPath, script, '--arch', process.arch, out])
 const debRoot = join(work, 'deb')
-sh('dpkg-deb', ['-x', join(out, `${NAME}_${version}_amd64.deb`), debRoot])
+sh('dpkg-deb', ['-x', join(out, `${NAME}_${version}_${DEB_ARCH[process.arch]}.deb`), debRoot])
 const rpmRoot = join(work, 'rpm')
 mkdirSync(rpmRoot)
 const tar = join(work, 'rpm.tar')
-const [input, output] = [openSync(join(out, `${NAME}-${version}-1.x86_64.rpm`), 'r'), openSync(tar, 'w')]
+const [input, output] = [openSync(join(out, `${NAME}-${version}-1.${QEMU_ARCH[process.arch]}.rpm`), 'r'), openSync(tar, 'w')]
 spawnSync('/usr/bin/rpm2archive', ['--nocompression', '-'], { stdio: [input, output, 'inherit'], env: ENV })
 closeSync(input)
 closeSync(output)
