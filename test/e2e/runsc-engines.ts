@@ -40,7 +40,7 @@ import { mountFakeDriver, unmountFakeDriver } from '../harness/fake-driver'
 import { busyboxImage } from '../harness/oci-image'
 import { podman } from '../harness/podman'
 import { goferLog, placeFiles, processesNaming, type RealTools } from '../harness/real-tools'
-import { detachUnder } from '../harness/scratch'
+import { detachUnder, mountsUnder } from '../harness/scratch'
 import { parseMountinfo } from '../../src/mountinfo'
 import { ourCdiHook } from '../../src/registration'
 
@@ -302,8 +302,11 @@ const main = (tools: RealTools) => {
       })
 
       t.test("nothing of runsc's left", async t => {
-        const state = '/run/containerd/runsc/k8s.io'
-        t.same(readdirSync(state).filter(f => f !== 'null-netns'), [], `${state}: no container state`)
+        // The shim's runsc state, and podman's runsc's (its default root).
+        for (const state of ['/run/containerd/runsc/k8s.io', '/run/runsc']) t.same(readdirSync(state).filter(f => f !== 'null-netns'), [], `${state}: no container state`)
+        t.same(mountsUnder(work), [], "no mount left under containerd's and podman's directories")
+        // runsc 20260822's shared null network namespace, bound in each runsc root, is its own.
+        t.same(mountsUnder('/run').filter(m => m !== '/run' && !m.endsWith('/null-netns')), [], 'none under /run but runsc\'s null-netns')
       })
     })
   }
