@@ -156,7 +156,7 @@ const children = (args, setup, teardown) => {
   teardown?.()
   const lines = readFileSync(trace, 'utf8').split('\n')
   const count = lines.filter(l => /^\d+\s+(clone3?|v?fork)\(/.test(l) && !l.includes('CLONE_THREAD') && !/= -1 /.test(l)).length
-  const execs = lines.filter(l => /^\d+\s+execve\(/.test(l) && / = 0$/.test(l)).slice(1)
+  const execs = lines.filter(l => /^\d+\s+execve\(/.test(l) && !/ = -1 /.test(l)).slice(1)
   const programs = execs.map(l => /execve\("[^"]*\/([^/"]+)", \["[^"]*"(?:, "([^"]*)")?/.exec(l)).map(m => (m ? `${m[1]} ${m[2] ?? ''}`.trim() : '?'))
   return { count, programs }
 }

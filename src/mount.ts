@@ -26,6 +26,38 @@ export type Tool = 'mount' | 'umount' | 'nsenter' | 'flock'
 /** Runs a util-linux tool, optionally with `fd` as its fd 3; returns what it printed, stdout then stderr. */
 export type UtilRunner = (tool: Tool, args: string[], fd?: number) => string
 
+/** One run of a tool: the error code when it could not start, else its exit status or signal and what it printed. */
+interface Ran {
+  code?: string
+  status: number | null
+  signal: string | null
+  /** stdout then stderr (one stream, in the order written, where run through node:ffi). */
+  printed: string
+}
+
+/**
+ * Runs `path` with `args`, `fd` as its fd 3, and UTIL_ENV: through
+ * posix_spawn (libc, node:ffi: no copy of this process, and no
+ * child_process to load) where this Node has it, else spawnSync.
+ */
+const start = (path: string, args: string[], fd?: number): Ran => {
+  const c = libc()
+  // An fd below 4 would be one of the child's stdio or fd 3 itself: leave that to libuv.
+  /* c8 ignore start -- node:ffi: see libc */
+  if (c && (fd === undefined || fd > 3)) {
+    const env = Object.entries(UTIL_ENV).map(([k, v]) => `${k}=${v}`)
+    const r = c.spawn(path, [path, ...args], env, fd)
+    return { code: r.errno ? errnoName(r.errno) : undefined, status: r.status, signal: r.signal, printed: r.output }
+  }
+  /* c8 ignore stop */
+  // Required here: child_process costs start-up that the skip path must not pay.
+  const { spawnSync } = require('node:child_process') as typeof import('node:child_process')
+  const stdio = fd === undefined ? (['ignore', 'pipe', 'pipe'] as const) : (['ignore', 'pipe', 'pipe', fd] as const)
+  const res = spawnSync(path, args, { stdio: [...stdio], env: UTIL_ENV, encoding: 'utf8' })
+  if (res.error) return { code: errorCode(res.error) ?? errorText(res.error), status: null, signal: null, printed: '' }
+  return { status: res.status, signal: res.signal, printed: res.stdout + res.stderr }
+}
+
 /**
  * A runner that looks for the tools in `dirs`, in order, by absolute path:
  * usrmerged hosts have them in /usr/bin, older ones keep mount in /bin.
@@ -34,20 +66,17 @@ export const makeRunner =
   (dirs: string[]): UtilRunner =>
   (tool, args, fd) => {
     debug('%s %s%s', tool, args.join(' '), fd === undefined ? '' : ` (fd 3 = our fd ${fd})`)
-    const stdio = fd === undefined ? (['ignore', 'pipe', 'pipe'] as const) : (['ignore', 'pipe', 'pipe', fd] as const)
-    // Required here: child_process costs start-up that the skip path must not pay.
-    const { spawnSync } = require('node:child_process') as typeof import('node:child_process')
     for (const dir of dirs) {
-      const res = spawnSync(`${dir}/${tool}`, args, { stdio: [...stdio], env: UTIL_ENV, encoding: 'utf8' })
-      if (errorCode(res.error) === 'ENOENT') continue
-      if (res.error) throw new HookError(`cannot run ${dir}/${tool}: ${errorText(res.error)}`)
+      const res = start(`${dir}/${tool}`, args, fd)
+      if (res.code === 'ENOENT') continue
+      if (res.code !== undefined) throw new HookError(`cannot run ${dir}/${tool}: ${res.code}`)
       if (res.status !== 0) {
         // A failed mount(8) ends with a pointer to dmesg; the reason is the line before it.
-        const lines = res.stderr.split('\n').map(l => l.trim()).filter(l => l !== '' && !l.startsWith('dmesg(1) may have more'))
+        const lines = res.printed.split('\n').map(l => l.trim()).filter(l => l !== '' && !l.startsWith('dmesg(1) may have more'))
         const why = lines.pop() || `exit ${res.status ?? res.signal}`
         throw new HookError(`${tool} ${args.join(' ')} failed: ${why}`)
       }
-      return res.stdout + res.stderr
+      return res.printed
     }
     throw new HookError(`${tool} not found in ${dirs.join(', ')} (util-linux)`)
   }
