@@ -46,8 +46,6 @@ interface Ffi {
       posix_spawnattr_setflags: (attr: Buffer, flags: number) => number
       posix_spawnattr_setsigmask: (attr: Buffer, set: Buffer) => number
       posix_spawnattr_setsigdefault: (attr: Buffer, set: Buffer) => number
-      sigemptyset: (set: Buffer) => number
-      sigfillset: (set: Buffer) => number
     }
   }
   getInt32: (pointer: bigint) => number
@@ -98,8 +96,6 @@ export const libc = (): Libc | undefined => {
       posix_spawnattr_setflags: { arguments: [buf, 'int16'], return: int },
       posix_spawnattr_setsigmask: { arguments: [buf, buf], return: int },
       posix_spawnattr_setsigdefault: { arguments: [buf, buf], return: int },
-      sigemptyset: { arguments: [buf], return: int },
-      sigfillset: { arguments: [buf], return: int },
     }).functions
   } catch (er) {
     // Where no executable memory can be had for the call stubs (node:ffi's own error).
@@ -120,8 +116,10 @@ const O_CLOEXEC = 0o2000000
 const POSIX_SPAWN_SETSIGDEF = 4
 const POSIX_SPAWN_SETSIGMASK = 8
 const EINTR = 4
-/** Larger than glibc's and musl's posix_spawn_file_actions_t (80 bytes), posix_spawnattr_t (336) and sigset_t (128). */
+/** Larger than glibc's and musl's posix_spawn_file_actions_t (80 bytes) and posix_spawnattr_t (336). */
 const OPAQUE = 1024
+/** sigset_t: 1024 bits in glibc and musl; all clear is sigemptyset's, all set a superset of sigfillset's. */
+const SIGSET_BYTES = 128
 
 /** A NUL-terminated array of C strings, and the buffers it points into (kept alive by the caller). */
 const cStrings = (ffi: Ffi, strings: string[]) => {
@@ -144,8 +142,8 @@ const spawnWith = (ffi: Ffi, f: ReturnType<Ffi['dlopen']>['functions'], path: st
   const [readEnd, writeEnd] = [pipe.readInt32LE(0), pipe.readInt32LE(4)]
   const actions = Buffer.alloc(OPAQUE)
   const attr = Buffer.alloc(OPAQUE)
-  const none = Buffer.alloc(OPAQUE)
-  const all = Buffer.alloc(OPAQUE)
+  const none = Buffer.alloc(SIGSET_BYTES)
+  const all = Buffer.alloc(SIGSET_BYTES, 0xff)
   const args = cStrings(ffi, argv)
   const envp = cStrings(ffi, env)
   const pid = Buffer.alloc(4)
@@ -157,8 +155,6 @@ const spawnWith = (ffi: Ffi, f: ReturnType<Ffi['dlopen']>['functions'], path: st
     f.posix_spawn_file_actions_adddup2(actions, writeEnd, 1)
     f.posix_spawn_file_actions_adddup2(actions, writeEnd, 2)
     if (fd3 !== undefined) f.posix_spawn_file_actions_adddup2(actions, fd3, 3)
-    f.sigemptyset(none)
-    f.sigfillset(all)
     f.posix_spawnattr_setsigmask(attr, none)
     f.posix_spawnattr_setsigdefault(attr, all)
     f.posix_spawnattr_setflags(attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK)
