@@ -14,7 +14,7 @@
 // global flags `--debug --debug-log` come from a wrapper at /usr/bin/runsc
 // for the shim (what an operator's runsc.toml does) and from
 // `--runtime-flag` for podman.
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { debianRoot } from '../harness/debian-root'
 import { enterPrivateMountNamespace } from '../harness/private-ns'
 import { findRealTools, toolDirs } from '../harness/real-tools'
@@ -29,7 +29,7 @@ if (typeof found !== 'string') {
 }
 
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { writeBusyboxRootfs } from '../harness/busybox-rootfs'
@@ -39,14 +39,11 @@ import { criClient } from '../harness/cri-client'
 import { mountFakeDriver, unmountFakeDriver } from '../harness/fake-driver'
 import { busyboxImage } from '../harness/oci-image'
 import { podman } from '../harness/podman'
-import { goferLog, placeFiles, processesNaming, type RealTools } from '../harness/real-tools'
+import { placeFiles, runscChecks, type RealTools } from '../harness/real-tools'
 import { detachUnder, mountsUnder } from '../harness/scratch'
-import { parseMountinfo } from '../../src/mountinfo'
-import { ourCdiHook } from '../../src/registration'
 
 const EXE = resolve('dist/nvidia-procfs-hook')
 const IMAGE = 'docker.io/library/nph-busybox:1'
-const NVIDIA = { hookName: 'createContainer', path: '/usr/bin/nvidia-ctk', args: ['nvidia-ctk', 'hook', 'disable-device-node-modification'], env: ['NVIDIA_CTK_DEBUG=false'] }
 const EOF_ERROR = 'cannot create sandbox: cannot read client sync file: waiting for sandbox to start: EOF'
 const CRI_ERROR = 'error unmarshaling mounts: unexpected end of JSON input'
 const OUTPUT = 'echo container-started; echo "GPU_UNDER_TEST=$GPU_UNDER_TEST"'
@@ -73,49 +70,7 @@ const main = (tools: RealTools) => {
   writeBusyboxRootfs(rootfs)
   const hooksDir = join(work, 'hooks.d')
   mkdirSync(hooksDir)
-  const log = join(work, 'hook.log')
-  const logs = join(work, 'runsc-logs')
-
-  // A probe after NVIDIA's hook: the gofer's mount table, as the gofer has it.
-  const seen = join(work, 'gofer-mountinfo')
-  const PROBE = { hookName: 'createContainer', path: '/bin/sh', args: ['sh', '-c', `cat /proc/self/mountinfo > ${seen}`], env: ['PATH=/usr/bin:/bin'] }
-  const spec = (kind: string, device: string, env: string, ours: boolean) =>
-    JSON.stringify({ cdiVersion: '0.5.0', kind, devices: [{ name: device, containerEdits: { env: [`GPU_UNDER_TEST=${env}`] } }], containerEdits: { hooks: [...(ours ? [ourCdiHook({ binary: EXE, logFile: log })] : []), NVIDIA, PROBE] } })
-  /** Empties the gofer logs, our hook's log and the probe's output before a run. */
-  const reset = () => {
-    rmSync(logs, { recursive: true, force: true })
-    mkdirSync(logs)
-    writeFileSync(log, '')
-    rmSync(seen, { force: true })
-  }
-  const records = () => readFileSync(log, 'utf8').split('\n').filter(Boolean).map(l => JSON.parse(l) as Record<string, unknown>)
-
-  /** What the gofer's log says of a run with our entry (and NVIDIA's hook after it). */
-  const succeeded = (t: Test, what: string) => {
-    const gofer = goferLog(logs)
-    t.match(gofer, `Execute hook "${EXE}" success!`, `${what}: our hook succeeded in the gofer`)
-    t.match(gofer, `Execute hook "${NVIDIA.path}" success!`, `${what}: NVIDIA's hook succeeded after it`)
-    const ran = records().filter(r => r.stage === 'createContainer')
-    t.equal(ran.length, 1, `${what}: our hook ran once`)
-    t.match(ran[0], { action: 'mounted', exitCode: 0 }, `${what}: our log: mounted`)
-    const table = parseMountinfo(readFileSync(seen, 'utf8'))
-    const ours = table.find(m => m.mountPoint.endsWith('/rootfs/proc/driver/nvidia'))
-    t.match(ours?.options.slice(0, 4), ['ro', 'nosuid', 'nodev', 'noexec'], `${what}: our bind is read-only in the gofer's mount namespace (${ours?.mountPoint})`)
-    t.ok(table.some(m => m.mountPoint === `${ours?.mountPoint}/params`), `${what}: NVIDIA's modified params bound over it`)
-  }
-  /** What the gofer's log says of a run without it. */
-  const failed = (t: Test, what: string) => {
-    const gofer = goferLog(logs)
-    t.match(gofer, `FATAL ERROR: error executing CreateContainer hooks: failure executing hook "${NVIDIA.path}", err: exit status 1`, `${what}: the gofer's log names NVIDIA's hook`)
-    t.match(gofer, /proc\/driver\/nvidia\/params: no such file or directory/, `${what}: … and the missing params`)
-    t.notOk(existsSync(seen), `${what}: no hook after it ran`)
-  }
-  /** Processes of this test's engines still running, but containerd itself; podman's conmon and cleanup outlive `podman run --rm` a little, so wait for them (up to 10 s). */
-  const leftovers = async (t: Test, what: string) => {
-    const left = () => processesNaming(work).filter(p => !p.includes('/usr/bin/containerd --config'))
-    for (let i = 0; i < 200 && left().length > 0; i++) await new Promise(res => setTimeout(res, 50))
-    t.same(left(), [], `${what}: no shim, runsc, gofer, sandbox or conmon process left`)
-  }
+  const { log, logs, spec, reset, records, succeeded, failed, leftovers } = runscChecks(work, EXE)
 
   let cd: Awaited<ReturnType<typeof startContainerd>>
   t.before(async () => {

@@ -1,9 +1,11 @@
 import { execFileSync } from 'node:child_process'
-import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs'
+import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { basename, delimiter, dirname, join, resolve } from 'node:path'
 import type { Test } from 'tap'
 import { versionOf } from '../../src/doctor-finding'
+import { parseMountinfo } from '../../src/mountinfo'
+import { ourCdiHook } from '../../src/registration'
 import { hooksFromBinary, type RunscHooks } from '../../src/runsc-release'
 
 /**
@@ -177,3 +179,62 @@ export const processesNaming = (marker: string): string[] =>
         throw er
       }
     })
+
+/** NVIDIA's hook as its CDI specs name it: the `nvidia-ctk` form, which every runsc release runs. */
+export const NVIDIA_CTK_HOOK = { hookName: 'createContainer', path: '/usr/bin/nvidia-ctk', args: ['nvidia-ctk', 'hook', 'disable-device-node-modification'], env: ['NVIDIA_CTK_DEBUG=false'] }
+
+/**
+ * What a user and an operator look at after an engine ran a GPU container
+ * under the real runsc, for the suites in test/e2e/runsc-*.ts; everything
+ * under `work`. `spec` writes a CDI spec of NVIDIA's shape (our entry, with
+ * `ours`, then NVIDIA's hook, then a probe that copies the gofer's
+ * mountinfo); runsc's debug logs go to `logs` (its `--debug-log=DIR/`),
+ * our hook's to `log`; `reset` empties them before a run.
+ */
+export const runscChecks = (work: string, exe: string) => {
+  const log = join(work, 'hook.log')
+  const logs = join(work, 'runsc-logs')
+  const seen = join(work, 'gofer-mountinfo')
+  const NVIDIA = NVIDIA_CTK_HOOK
+  // A probe after NVIDIA's hook: the gofer's mount table, as the gofer has it.
+  const PROBE = { hookName: 'createContainer', path: '/bin/sh', args: ['sh', '-c', `cat /proc/self/mountinfo > ${seen}`], env: ['PATH=/usr/bin:/bin'] }
+  const spec = (kind: string, device: string, env: string, ours: boolean) =>
+    JSON.stringify({ cdiVersion: '0.5.0', kind, devices: [{ name: device, containerEdits: { env: [`GPU_UNDER_TEST=${env}`] } }], containerEdits: { hooks: [...(ours ? [ourCdiHook({ binary: exe, logFile: log })] : []), NVIDIA, PROBE] } })
+  const reset = () => {
+    rmSync(logs, { recursive: true, force: true })
+    mkdirSync(logs)
+    writeFileSync(log, '')
+    rmSync(seen, { force: true })
+  }
+  const records = () => readFileSync(log, 'utf8').split('\n').filter(Boolean).map(l => JSON.parse(l) as Record<string, unknown>)
+  /** With our entry: both hooks succeeded in the gofer (its log), ours once, and the probe saw our bind read-only. */
+  const succeeded = (t: Test, what: string) => {
+    const gofer = goferLog(logs)
+    t.match(gofer, `Execute hook "${exe}" success!`, `${what}: our hook succeeded in the gofer`)
+    t.match(gofer, `Execute hook "${NVIDIA.path}" success!`, `${what}: NVIDIA's hook succeeded after it`)
+    const ran = records().filter(r => r.stage === 'createContainer')
+    t.equal(ran.length, 1, `${what}: our hook ran once`)
+    t.match(ran[0], { action: 'mounted', exitCode: 0 }, `${what}: our log: mounted`)
+    const table = parseMountinfo(readFileSync(seen, 'utf8'))
+    const ours = table.find(m => m.mountPoint.endsWith('/rootfs/proc/driver/nvidia'))
+    t.match(ours?.options.slice(0, 4), ['ro', 'nosuid', 'nodev', 'noexec'], `${what}: our bind is read-only in the gofer's mount namespace (${ours?.mountPoint})`)
+    t.ok(table.some(m => m.mountPoint === `${ours?.mountPoint}/params`), `${what}: NVIDIA's modified params bound over it`)
+  }
+  /** Without it: the gofer's log names NVIDIA's hook and the missing params; no later hook ran. */
+  const failed = (t: Test, what: string) => {
+    const gofer = goferLog(logs)
+    t.match(gofer, `FATAL ERROR: error executing CreateContainer hooks: failure executing hook "${NVIDIA.path}", err: exit status 1`, `${what}: the gofer's log names NVIDIA's hook`)
+    t.match(gofer, /proc\/driver\/nvidia\/params: no such file or directory/, `${what}: … and the missing params`)
+    t.notOk(existsSync(seen), `${what}: no hook after it ran`)
+  }
+  /**
+   * No process naming `work` is left, but a containerd the test runs; podman's
+   * conmon and cleanup outlive `podman run --rm` a little, so wait for them (up to 10 s).
+   */
+  const leftovers = async (t: Test, what: string) => {
+    const left = () => processesNaming(work).filter(p => !p.includes('/usr/bin/containerd --config'))
+    for (let i = 0; i < 200 && left().length > 0; i++) await new Promise(res => setTimeout(res, 50))
+    t.same(left(), [], `${what}: no shim, runsc, gofer, sandbox or conmon process left`)
+  }
+  return { log, logs, NVIDIA, spec, reset, records, succeeded, failed, leftovers }
+}
