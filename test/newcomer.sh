@@ -62,6 +62,8 @@ for cmd in 'npm ci && npm run demo' 'npm ci && npm test'; do
   set -e
   tail -n 5 "$work/out.txt"
   grep -E '^# \{ total' "$work/out.txt" | tail -n 1 || true
+  # The test files that failed, as tap names them.
+  grep -E '^not ok [0-9]+ - ' "$work/out.txt" || true
   echo "== exit $rc: $cmd"
   [ "$rc" = 0 ] || status=1
 done
