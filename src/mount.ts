@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs'
+import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs'
 import { errorCode, errorText, HookError } from './errors'
 import { errnoName, libc } from './libc'
 import { debugFor } from './log'
@@ -106,6 +106,42 @@ export const LIBMOUNT_DIRS = [
 ]
 
 /**
+ * The .rodata section of an ELF64 little-endian shared object (x86_64,
+ * arm64), where libmount keeps its feature names: ~40 KB of a ~500 KB file.
+ * The whole file where the section table says otherwise. ELF layout from
+ * <elf.h>: e_shoff at 0x28, e_shentsize 0x3a, e_shnum 0x3c, e_shstrndx 0x3e;
+ * in a section header sh_name at 0, sh_offset 0x18, sh_size 0x20.
+ */
+const rodataOf = (fd: number): Buffer => {
+  const size = fstatSync(fd).size
+  const inFile = (offset: number, length: number) => offset + length <= size
+  const read = (offset: number, length: number) => {
+    const b = Buffer.alloc(length)
+    readSync(fd, b, 0, length, offset)
+    return b
+  }
+  const head = Buffer.alloc(64)
+  const elf64le = readSync(fd, head, 0, 64, 0) === 64 && head.readUInt32BE(0) === 0x7f454c46 && head[4] === 2 && head[5] === 1
+  const [entry, count] = [head.readUInt16LE(0x3a), head.readUInt16LE(0x3c)]
+  const tableAt = Number(head.readBigUInt64LE(0x28))
+  if (elf64le && entry >= 0x28 && inFile(tableAt, entry * count)) {
+    const table = read(tableAt, entry * count)
+    const section = (i: number) => ({
+      name: table.readUInt32LE(i * entry),
+      offset: Number(table.readBigUInt64LE(i * entry + 0x18)),
+      size: Number(table.readBigUInt64LE(i * entry + 0x20)),
+    })
+    const strings = section(head.readUInt16LE(0x3e))
+    const names = inFile(strings.offset, strings.size) ? read(strings.offset, strings.size) : Buffer.alloc(0)
+    for (let i = 0; i < count; i++) {
+      const s = section(i)
+      if (names.toString('latin1', s.name, names.indexOf(0, s.name)) === '.rodata' && inFile(s.offset, s.size)) return read(s.offset, s.size)
+    }
+  }
+  return readFileSync(fd)
+}
+
+/**
  * Which API the host's libmount uses, read from the library itself rather
  * than asked of `mount --version` (a process). A libmount not found in
  * `dirs` counts as classic: its plain bind and remount work with either API.
@@ -113,14 +149,18 @@ export const LIBMOUNT_DIRS = [
  */
 export const mountApi = (dirs: string[] = LIBMOUNT_DIRS): MountApi => {
   for (const dir of dirs) {
-    let lib: Buffer
+    let fd: number
     try {
-      lib = readFileSync(`${dir}/libmount.so.1`)
+      fd = openSync(`${dir}/libmount.so.1`, 'r')
     } catch (er) {
       if (errorCode(er) === 'ENOENT') continue
       throw new HookError(`cannot read ${dir}/libmount.so.1: ${errorText(er)}`)
     }
-    return lib.includes(FD_BASED) ? 'fd-based' : 'classic'
+    try {
+      return rodataOf(fd).includes(FD_BASED) ? 'fd-based' : 'classic'
+    } finally {
+      closeSync(fd)
+    }
   }
   return 'classic'
 }

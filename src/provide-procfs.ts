@@ -71,7 +71,7 @@ export const provideProcfs = (opts: ProvideOptions): Outcome => {
   const opened: number[] = []
   const keep = (e: Entry) => (opened.push(e.fd), e)
   try {
-    const first = survey(opts, sourceStat, keep)
+    const first = survey(opts, sourceStat, keep, false)
     if (first.need === 'nothing') return first.outcome
     // Two runs on one rootfs would both create and both bind: EEXIST, stacked
     // mounts, one's rollback detaching the other's mount. A flock on the rootfs
@@ -84,7 +84,7 @@ export const provideProcfs = (opts: ProvideOptions): Outcome => {
     } catch (er) {
       throw new HookError(`cannot lock ${opts.rootfs} against a concurrent run: ${(er as Error).message}`)
     }
-    const now = survey(opts, sourceStat, keep)
+    const now = survey(opts, sourceStat, keep, true)
     if (now.need === 'nothing') return now.outcome
     return now.need === 'repair' ? repair(opts, now) : mountInto(opts, sourceStat, now, keep)
   } finally {
@@ -98,14 +98,20 @@ interface Walk {
   chain: Entry[]
   rootMount: number
   shown: (i: number) => string
+  /** The mounts on the rootfs's own mount when the walk looked (ids; empty before the lock is held). */
+  onRoot: Set<number>
 }
 
 type Survey = { need: 'nothing'; outcome: Outcome } | ({ need: 'mount' | 'repair' } & Walk)
 
 const nothing = (outcome: Outcome): Survey => ({ need: 'nothing', outcome })
 
-/** Walks the rootfs and decides what, if anything, has to change. */
-const survey = (opts: ProvideOptions, sourceStat: Stats, keep: (e: Entry) => Entry): Survey => {
+/**
+ * Walks the rootfs and decides what, if anything, has to change. The first
+ * look, before the lock, stops at "a change is needed" (unless it is all a
+ * dry run asks for); the look under the lock checks propagation too.
+ */
+const survey = (opts: ProvideOptions, sourceStat: Stats, keep: (e: Entry) => Entry, locked: boolean): Survey => {
   const { rootfs, source } = opts
   const shown = (i: number) => join(rootfs, ...COMPONENTS.slice(0, i + 1))
   const root = keep(openRoot(rootfs))
@@ -145,6 +151,8 @@ const survey = (opts: ProvideOptions, sourceStat: Stats, keep: (e: Entry) => Ent
     }
   }
   if (opts.inspectOnly) return nothing({ action: 'planned', reason: 'mount needed', plan: [] })
+  const walk = { root, chain, rootMount, shown }
+  if (!locked && !opts.dryRun) return { need: sourceMount ? 'repair' : 'mount', ...walk, onRoot: new Set() }
 
   // A shared rootfs mount is fine while its peers all live in this namespace
   // (gVisor's gofer with rootfsPropagation rshared); not when they reach out.
@@ -162,7 +170,7 @@ const survey = (opts: ProvideOptions, sourceStat: Stats, keep: (e: Entry) => Ent
         `bind ${source} onto ${shown(2)} read-only (ro,nosuid,nodev,noexec)`,
       ]
   if (opts.dryRun) return nothing({ action: 'planned', reason: sourceMount ? 'repair needed' : 'mount needed', plan })
-  return { need: sourceMount ? 'repair' : 'mount', root, chain, rootMount, shown }
+  return { need: sourceMount ? 'repair' : 'mount', ...walk, onRoot: new Set(ours.filter(m => m.parentId === rootMount).map(m => m.id)) }
 }
 
 /** The mountinfo line of the mount an fd (opened after the bind) is on; throws HookError when there is none. */
@@ -222,7 +230,8 @@ const mountInto = (opts: ProvideOptions, sourceStat: Stats, walk: Walk, keep: (e
       created.push({ parent, name, path: shown(i), made: made.stat })
       debug('created %s', shown(i))
     }
-    before = mountsOnRoot(rootMount)
+    // Read under the lock, before the directories were made (which mounts nothing).
+    before = walk.onRoot
     let bindError: unknown
     try {
       bind(run, api, opts.source, (chain[3] as Entry).fd)
@@ -269,9 +278,6 @@ const mountInto = (opts: ProvideOptions, sourceStat: Stats, walk: Walk, keep: (e
 
 /** Tries before giving up on a mount point that a racing rename keeps moving. */
 const MOUNT_LOOKUPS = 100
-
-/** The mounts sitting on the rootfs's own mount, by id. */
-const mountsOnRoot = (rootMount: number) => new Set(readMountinfo().filter(m => m.parentId === rootMount).map(m => m.id))
 
 /**
  * Opens the mount our bind made, or returns undefined when it made none. Not

@@ -55,3 +55,49 @@ t.test('the mount API is read from libmount.so.1: the first found decides; none 
   t.equal(mountApi([`${dir}/a`]), 'classic')
   t.throws(() => mountApi([`${dir}/b/libmount.so.1`]), { name: 'HookError', message: `cannot read ${dir}/b/libmount.so.1/libmount.so.1: ENOTDIR` })
 })
+
+/** A minimal ELF64 little-endian file: sections [null, .shstrtab, .rodata], and `outside` after them. */
+const elf = (rodata: string, outside = '', bad?: 'names' | 'rodata') => {
+  const strtab = Buffer.from('\0.shstrtab\0.rodata\0')
+  const ro = Buffer.from(rodata)
+  const data = Buffer.concat([strtab, ro, Buffer.from(outside)])
+  const shoff = 64 + data.length
+  const head = Buffer.alloc(64)
+  head.writeUInt32BE(0x7f454c46, 0)
+  head[4] = 2 // ELFCLASS64
+  head[5] = 1 // little-endian
+  head.writeBigUInt64LE(BigInt(shoff), 0x28)
+  head.writeUInt16LE(64, 0x3a)
+  head.writeUInt16LE(3, 0x3c)
+  head.writeUInt16LE(1, 0x3e)
+  const table = Buffer.alloc(3 * 64)
+  const sh = (i: number, name: number, offset: number, size: number) => {
+    table.writeUInt32LE(name, i * 64)
+    table.writeBigUInt64LE(BigInt(offset), i * 64 + 0x18)
+    table.writeBigUInt64LE(BigInt(size), i * 64 + 0x20)
+  }
+  sh(1, 1, bad === 'names' ? 1 << 30 : 64, strtab.length)
+  sh(2, 11, 64 + strtab.length, bad === 'rodata' ? 1 << 30 : ro.length)
+  return Buffer.concat([head, data, table])
+}
+
+t.test('the mount API from an ELF libmount: only its .rodata is read', async t => {
+  const whole = elf('x\0namespaces\0debug\0', 'fd-based-mount\0')
+  const dir = t.testdir({
+    fd: { 'libmount.so.1': elf('x\0namespaces\0fd-based-mount\0statx\0') },
+    classic: { 'libmount.so.1': whole },
+    // Where the section table, or a section, is not in the file: the whole file is searched.
+    cut: { 'libmount.so.1': whole.subarray(0, whole.length - 64) },
+    names: { 'libmount.so.1': elf('x\0debug\0', 'fd-based-mount\0', 'names') },
+    rodata: { 'libmount.so.1': elf('x\0debug\0', 'fd-based-mount\0', 'rodata') },
+    // Not ELF at all, or a table entry too short to hold sh_size.
+    text: { 'libmount.so.1': `${'x'.repeat(64)}\0fd-based-mount\0` },
+  })
+  t.equal(mountApi([`${dir}/fd`]), 'fd-based')
+  t.equal(mountApi([`${dir}/classic`]), 'classic', 'the name outside .rodata is not a feature')
+  for (const whole of ['cut', 'names', 'rodata', 'text']) t.equal(mountApi([`${dir}/${whole}`]), 'fd-based', `${whole}: the whole file`)
+  const short = Buffer.from(whole)
+  short.writeUInt16LE(0x20, 0x3a)
+  writeFileSync(`${dir}/classic/libmount.so.1`, short)
+  t.equal(mountApi([`${dir}/classic`]), 'fd-based', 'a section header too short for sh_size: the whole file')
+})
