@@ -43,7 +43,7 @@ const main = (tools: RealTools) => {
   })
   mountFakeDriver(1)
   t.teardown(unmountFakeDriver)
-  // Before the overlay on /usr/bin, which would hide a busybox bound there (a root's).
+  // One busybox rootfs, copied for each run.
   const template = join(work, 'rootfs')
   writeBusyboxRootfs(template)
   placeFiles(t, { '/usr/bin/nvidia-ctk': tools.toolkit.nvidiaCtk, '/usr/bin/nvidia-cdi-hook': tools.toolkit.nvidiaCdiHook })

@@ -29,7 +29,7 @@ if (typeof found !== 'string') {
 }
 
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { writeBusyboxRootfs } from '../harness/busybox-rootfs'
@@ -63,9 +63,6 @@ const main = (tools: RealTools) => {
   // 20260822 leaves its null-netns bind under /run/containerd: no overlay there.
   const runCdi = '/var/run/cdi'
   mkdirSync(runCdi)
-  // Before the overlays on /usr/bin, which hide what is bound there.
-  const script = join(work, 'script')
-  copyFileSync('/usr/bin/script', script)
   const rootfs = join(work, 'rootfs')
   writeBusyboxRootfs(rootfs)
   const hooksDir = join(work, 'hooks.d')
@@ -103,7 +100,7 @@ const main = (tools: RealTools) => {
           // -t needs a terminal: script(1) gives it one. Without -t, ctr never returns with this shim (tools/README.md).
           const ctr = ['/usr/bin/ctr', '--address', cd.address, '--namespace', 'k8s.io', 'run', '-t', '--snapshotter', 'native', '--runtime', 'io.containerd.runsc.v1', '--device', 'nvidia.com/gpu=0', IMAGE, id, '/bin/sh', '-c', OUTPUT]
           const began = Date.now()
-          const run = spawnSync(script, ['-qec', ctr.map(a => `'${a.replaceAll("'", "'\\''")}'`).join(' '), '/dev/null'], { encoding: 'utf8', timeout: 120_000 })
+          const run = spawnSync('/usr/bin/script', ['-qec', ctr.map(a => `'${a.replaceAll("'", "'\\''")}'`).join(' '), '/dev/null'], { encoding: 'utf8', timeout: 120_000 })
           t.comment(`ctr run -t: ${Date.now() - began} ms, exit ${run.status}`)
           // The terminal's CR LF, and its echo (^@) of a NUL written to it first.
           const out = run.stdout.replace(/\r|\^@/g, '')

@@ -1,4 +1,5 @@
-// The real runsc's bundle runs (test/e2e/runsc-bundle.ts) again with the
+// The real runsc's bundle runs (test/e2e/runsc-bundle.ts) and the gofer
+// emulation's comparison with it (test/e2e/runsc-gofer.ts) again with the
 // util-linux that today's hosts have: 2.41 (trixie) and 2.42 (sid), whose
 // libmount attaches our bind through the fd-based API, inside the gofer.
 // Each root is entered with pivot_root (test/harness/enter-root.sh; under
@@ -22,7 +23,9 @@ else {
   for (const suite of ['trixie', 'sid'] as Suite[]) {
     t.test(`util-linux from ${suite}`, async t => {
       const root = debianRoot(suite)
-      t.spawn(process.execPath, [...process.execArgv, 'test/e2e/runsc-bundle.ts'], { env: { ...env, [ROOT_VAR]: root, NPH_ROOT_BINDS: binds } }, `${suite}: test/e2e/runsc-bundle.ts`)
+      for (const file of ['test/e2e/runsc-bundle.ts', 'test/e2e/runsc-gofer.ts']) {
+        t.spawn(process.execPath, [...process.execArgv, file], { env: { ...env, [ROOT_VAR]: root, NPH_ROOT_BINDS: binds } }, `${suite}: ${file}`)
+      }
     })
   }
 }

@@ -136,24 +136,35 @@ export const toolDirs = (tools: RealTools): string[] => [
  * Makes each `files[path] = source` appear at `path` (all in one directory,
  * e.g. /usr/bin, where NVIDIA's spec names its hooks) without touching the
  * host's files: an overlay on that directory whose upper layer, on a tmpfs,
- * holds an empty file for each, with the source bound onto it. Only inside a
- * private mount namespace; undone at teardown.
+ * holds an empty file for each, with the source bound onto it. Files bound
+ * in that directory before (a Debian root's /usr/bin/node, enter-root.sh)
+ * are bound again on top, since the overlay reads only the directory's own
+ * filesystem. Only inside a private mount namespace; undone at teardown.
  */
 export const placeFiles = (t: Test, files: Record<string, string>) => {
   const dirs = [...new Set(Object.keys(files).map(dirname))]
   if (dirs.length !== 1) throw new Error(`placeFiles: one directory at a time, not ${dirs.join(', ')}`)
   const dir = dirs[0] as string
+  const mount = (...args: string[]) => execFileSync('/usr/bin/mount', args)
   const layer = mkdtempSync(join(tmpdir(), 'nph-place-'))
-  execFileSync('/usr/bin/mount', ['-t', 'tmpfs', '-o', 'mode=0755,size=1m', 'nph-test-place', layer])
-  mkdirSync(join(layer, 'upper'))
-  mkdirSync(join(layer, 'work'))
+  mount('-t', 'tmpfs', '-o', 'mode=0755,size=1m', 'nph-test-place', layer)
+  for (const d of ['upper', 'work', 'kept']) mkdirSync(join(layer, d))
+  const kept = parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8'))
+    .map(m => m.mountPoint)
+    .filter(p => dirname(p) === dir && !(p in files) && statSync(p).isFile())
+  kept.forEach((p, i) => {
+    writeFileSync(join(layer, 'kept', String(i)), '')
+    mount('--bind', p, join(layer, 'kept', String(i)))
+  })
   for (const path of Object.keys(files)) writeFileSync(join(layer, 'upper', basename(path)), '', { mode: 0o755 })
-  execFileSync('/usr/bin/mount', ['-t', 'overlay', '-o', `lowerdir=${dir},upperdir=${layer}/upper,workdir=${layer}/work`, 'nph-test-place', dir])
-  for (const [path, source] of Object.entries(files)) execFileSync('/usr/bin/mount', ['--bind', source, path])
+  mount('-t', 'overlay', '-o', `lowerdir=${dir},upperdir=${layer}/upper,workdir=${layer}/work`, 'nph-test-place', dir)
+  kept.forEach((p, i) => mount('--bind', join(layer, 'kept', String(i)), p))
+  for (const [path, source] of Object.entries(files)) mount('--bind', source, path)
   t.teardown(() => {
-    for (const path of Object.keys(files)) execFileSync('/usr/bin/umount', [path])
+    for (const path of [...Object.keys(files), ...kept]) execFileSync('/usr/bin/umount', [path])
     // Lazily: umount itself runs from the overlay when `dir` is /usr/bin.
     execFileSync('/usr/bin/umount', ['--lazy', dir])
+    kept.forEach((_, i) => execFileSync('/usr/bin/umount', [join(layer, 'kept', String(i))]))
     execFileSync('/usr/bin/umount', [layer])
     rmdirSync(layer)
   })
