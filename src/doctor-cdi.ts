@@ -33,10 +33,10 @@ const SOCKET_MOUNT = /\/nvidia-persistenced\/socket$|\/nvidia-fabricmanager\/soc
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
 
-const editsOf = (spec: unknown): Record<string, unknown>[] => {
-  if (!isObject(spec)) return []
-  const devices = Array.isArray(spec.devices) ? spec.devices : []
-  return [spec.containerEdits, ...devices.map(d => (isObject(d) ? d.containerEdits : undefined))].filter(isObject)
+/** The containerEdits of a spec and of each device (parseSpec has checked that both are mappings). */
+const editsOf = (spec: Record<string, unknown>): Record<string, unknown>[] => {
+  const devices = (Array.isArray(spec.devices) ? spec.devices : []) as Record<string, unknown>[]
+  return [spec.containerEdits, ...devices.map(d => d.containerEdits)].filter(isObject)
 }
 
 const listOf = (edits: Record<string, unknown>, key: string): unknown[] => (Array.isArray(edits[key]) ? (edits[key] as unknown[]) : [])
@@ -55,7 +55,7 @@ export const readSpecs = (host: Host): SpecView[] =>
       return { ...empty, problem: er.message }
     }
     // parseSpec has checked the shape; yaml reads JSON too.
-    const edits = editsOf(parse(text.text))
+    const edits = editsOf(parse(text.text) as Record<string, unknown>)
     const ourPaths = edits.flatMap(e => listOf(e, 'hooks').filter(isOurHook).map(h => String((h as { path: unknown }).path)))
     const sockets = edits.flatMap(e => listOf(e, 'mounts').map(m => (isObject(m) && typeof m.hostPath === 'string' ? m.hostPath : '')).filter(p => SOCKET_MOUNT.test(p)))
     const ddnmForms = changes

@@ -6,7 +6,7 @@ import { HOOKS_D_DIRS, PODMAN_DROP_IN, podmanHooksDirFor } from './host-layout'
 import { loadHooksFile, parseHooksFile, type LoadedHook } from './hooks-d'
 import { isOurHook, NAME } from './registration'
 
-/** What happens to an engine that cannot load a file in a directory it reads (runtimes.md). */
+/** What happens to an engine that cannot load a file in a directory it reads (runtimes.md); the engines with hooks.d. */
 const REFUSAL: Record<string, string> = {
   'CRI-O': 'CRI-O does not start (it returns the error at start-up; containerd\'s NRI hook-injector exits on it too)',
   podman: 'podman fails every container',
@@ -26,7 +26,7 @@ const REFUSAL: Record<string, string> = {
  */
 export const hooksDCheck = (host: Host, engines: EngineView[]): Finding[] => {
   const present = engines.filter(e => e.present && e.hooksDirs !== undefined)
-  const dirs = [...new Set([...present.flatMap(e => e.hooksDirs ?? []), ...HOOKS_D_DIRS, podmanHooksDirFor('/usr'), podmanHooksDirFor('/usr/local')])]
+  const dirs = [...new Set([...present.flatMap(e => e.hooksDirs as string[]), ...HOOKS_D_DIRS, podmanHooksDirFor('/usr'), podmanHooksDirFor('/usr/local')])]
   const findings: Finding[] = []
   let ours = false
   for (const file of dirs.flatMap(d => filesIn(host, d, /\.json$/))) {
@@ -49,8 +49,9 @@ export const hooksDCheck = (host: Host, engines: EngineView[]): Finding[] => {
       try {
         loaded = loadHooksFile(text.text, file, stages)
       } catch (er) {
+        /* c8 ignore next -- loadHooksFile throws only HookErrors */
         if (!(er instanceof HookError)) throw er
-        if (engine !== undefined) refusals.push(`${er.message.slice(file.length + 2)}: ${REFUSAL[engine] ?? `${engine} refuses it`}`)
+        if (engine !== undefined) refusals.push(`${er.message.slice(file.length + 2)}: ${REFUSAL[engine] as string}`)
       }
     }
     const mine = loaded !== undefined && isOurHook(loaded.hook)
@@ -94,7 +95,7 @@ const ourFileFinding = (host: Host, file: string, loaded: LoadedHook, text: stri
         fix: `${NAME} install --prefix ${prefix} --hooks-d   # writes ${PODMAN_DROP_IN}`,
       }
     }
-    const where = present.map(e => `${e.engine} reads ${(e.hooksDirs ?? []).join(', ')}`).join('; ')
+    const where = present.map(e => `${e.engine} reads ${(e.hooksDirs as string[]).join(', ')}`).join('; ')
     return {
       check: 'hooks.d',
       status: 'warn',
@@ -113,6 +114,7 @@ const ourFileFinding = (host: Host, file: string, loaded: LoadedHook, text: stri
   try {
     parseHooksFile(text, file)
   } catch (er) {
+    /* c8 ignore next -- parseHooksFile throws only HookErrors */
     if (!(er instanceof HookError)) throw er
     return { check: 'hooks.d', status: 'warn', summary: er.message, fix: `${NAME} install --hooks-d   # rewrites ${file}` }
   }

@@ -43,19 +43,23 @@ const processesNaming = (dir: string): number[] =>
     .filter(p => {
       try {
         return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(dir)
+        /* c8 ignore start -- a process that exits between the listing and the read */
       } catch (er) {
         if (errorCode(er) === 'ENOENT' || errorCode(er) === 'ESRCH') return false
         throw er
       }
+      /* c8 ignore stop */
     })
     .map(Number)
 
-/** The gofer's or sandbox's own error from the debug log, else the last line runsc printed. */
-const firstFatal = (logs: string, out: string): string => {
-  const text = existsSync(logs) ? readdirSync(logs).map(f => readFileSync(join(logs, f), 'utf8')).join('\n') : ''
+/** The gofer's or sandbox's own error from the debug log, else the last line runsc printed, else how it ended. */
+const firstFatal = (logs: string, out: string, ended: string): string => {
+  const text = readdirSync(logs)
+    .map(f => readFileSync(join(logs, f), 'utf8'))
+    .join('\n')
   const hooks = /FATAL ERROR: (error executing CreateContainer hooks[^\n]*)/.exec(text)?.[1]
   const fatal = hooks ?? /FATAL ERROR: ([^\n]*)/.exec(text)?.[1]
-  return (fatal ?? out.trim().split('\n').pop() ?? 'no output').slice(0, 600)
+  return (fatal ?? (out.trim() ? out.trim().split('\n').pop() : undefined) ?? ended).slice(0, 600)
 }
 
 /**
@@ -72,7 +76,7 @@ const firstFatal = (logs: string, out: string): string => {
  * Pass: create succeeded and the params probe opened the file (or runsc
  * ran no hook at all). `hooks`: what the run showed about CDI createContainer hooks.
  */
-export const probeHookPhase = (runsc: string, flags: Record<string, string>, entry: OciHook): ProbeResult => {
+export const probeHookPhase = (runsc: string, flags: Record<string, string>, entry: OciHook, timeoutMs = PROBE_TIMEOUT_MS): ProbeResult => {
   const scratch = mkdtempSync('/tmp/nvidia-procfs-hook-doctor-runsc-')
   const id = `nph-doctor-${process.pid}`
   const bundle = join(scratch, 'bundle')
@@ -111,7 +115,7 @@ export const probeHookPhase = (runsc: string, flags: Record<string, string>, ent
       res = spawnSync('/usr/bin/unshare', ['-m', '--propagation', 'private', '--', runsc, ...flagArgs(flags), ...own, 'create', '--bundle', bundle, id], {
         cwd: bundle,
         env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' },
-        timeout: PROBE_TIMEOUT_MS,
+        timeout: timeoutMs,
         killSignal: 'SIGKILL',
         stdio: ['ignore', out, out],
       })
@@ -122,9 +126,9 @@ export const probeHookPhase = (runsc: string, flags: Record<string, string>, ent
     const hooks: RunscHooks | undefined = marked('ran') ? (marked('cdi-form') ? 'runs' : 'runs-but-nvidia-cdi-hook') : res.status === 0 ? 'skips' : undefined
     const shown = hooks === undefined ? {} : { hooks }
     if (res.error) {
-      result = { pass: false, said: `runsc create: ${errorCode(res.error) === 'ETIMEDOUT' ? `no answer within ${PROBE_TIMEOUT_MS / 1000} s` : errorText(res.error)}`, ...shown }
+      result = { pass: false, said: `runsc create: ${errorCode(res.error) === 'ETIMEDOUT' ? `no answer within ${timeoutMs / 1000} s` : errorText(res.error)}`, ...shown }
     } else if (res.status !== 0) {
-      result = { pass: false, said: firstFatal(logs, readFileSync(outFile, 'utf8')), ...shown }
+      result = { pass: false, said: firstFatal(logs, readFileSync(outFile, 'utf8'), `runsc create: exit ${res.status ?? res.signal}`), ...shown }
     } else if (hooks === 'skips') {
       result = { pass: true, said: 'the sandbox was created; this runsc ran no createContainer hook', hooks }
     } else {
@@ -133,7 +137,7 @@ export const probeHookPhase = (runsc: string, flags: Record<string, string>, ent
         : { pass: false, said: 'the sandbox was created but the params probe did not run', ...shown }
     }
   } finally {
-    spawnSync(runsc, ['--root', state, 'delete', '--force', id], { stdio: 'ignore', timeout: PROBE_TIMEOUT_MS, killSignal: 'SIGKILL' })
+    spawnSync(runsc, ['--root', state, 'delete', '--force', id], { stdio: 'ignore', timeout: timeoutMs, killSignal: 'SIGKILL' })
     const mounts = readMountinfo().filter(m => m.mountPoint.startsWith(`${scratch}/`)).length
     const procs = processesNaming(scratch).length
     if (mounts || procs) left = `; left behind: ${mounts} mounts, ${procs} processes under ${scratch}`

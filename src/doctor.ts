@@ -53,11 +53,11 @@ export interface Verdict {
 /**
  * Where the hook-phase self-test cannot run, why (it runs each runsc here,
  * as root, with a driver loaded and a binary of ours to put in front);
- * undefined where it can.
+ * undefined where it can. `euid`: this process's.
  */
-const probeBlocked = (host: Host, loaded: boolean, hookBinary: string | undefined): string | undefined =>
+export const probeBlocked = (host: Host, loaded: boolean, hookBinary: string | undefined, euid = process.geteuid?.()): string | undefined =>
   host.root !== '/' ? 'it runs runsc on this machine, and --host-root examines another'
-  : process.geteuid?.() !== 0 ? 'it creates a sandbox with runsc, which needs root'
+  : euid !== 0 ? 'it creates a sandbox with runsc, which needs root'
   : !loaded ? 'no NVIDIA driver loaded: nothing for the hook to bind'
   : hookBinary === undefined ? `no ${NAME} binary to put in front`
   : undefined

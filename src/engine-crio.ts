@@ -37,7 +37,7 @@ export const crioView = (host: Host): EngineView => {
     const wanted = path ?? name
     if (basename(wanted) !== 'runsc') continue
     const binary = path === undefined ? which(host, name) : isExecutableFile(host, path) ? path : undefined
-    view.runscs.push({ engine: 'CRI-O', name, wanted, flags: {}, configured: true, ...(binary === undefined ? {} : { binary }), ...(sourceOf[name] === undefined ? {} : { source: sourceOf[name] }) })
+    view.runscs.push({ engine: 'CRI-O', name, wanted, flags: {}, configured: true, ...(binary === undefined ? {} : { binary }), source: sourceOf[name] as string })
   }
   return view
 }

@@ -1,4 +1,4 @@
-import { parse } from 'smol-toml'
+import { parse, TomlError } from 'smol-toml'
 import { filesIn, readText, statHost, type Host } from './doctor-finding'
 
 // Engines' TOML configuration (containerd's config.toml, CRI-O's crio.conf,
@@ -21,9 +21,10 @@ export const readToml = (host: Host, file: string, what: string): TomlFile | und
   try {
     return { file, table: parse(text.text) }
   } catch (er) {
-    // smol-toml's TomlError: its message starts with the position, then a code excerpt.
-    const line = (er as { line?: unknown }).line
-    return { file, why: `${what} ${file} is not valid TOML (${(er as Error).message.split('\n')[0]}${typeof line === 'number' ? ` at line ${line}` : ''})` }
+    /* c8 ignore next -- smol-toml's parse throws TomlErrors */
+    if (!(er instanceof TomlError)) throw er
+    // Its message's first line says what; the rest is a code excerpt.
+    return { file, why: `${what} ${file} is not valid TOML (${er.message.split('\n')[0]} at line ${er.line})` }
   }
 }
 

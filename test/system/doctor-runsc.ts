@@ -10,10 +10,11 @@ import t from 'tap'
 import { enterPrivateMountNamespace } from '../harness/private-ns'
 enterPrivateMountNamespace()
 
-import { spawnSync } from 'node:child_process'
+import { execFileSync, spawnSync } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { doctor as doctor_ } from '../../src/doctor'
 import type { Finding } from '../../src/doctor-finding'
 import { probeHookPhase } from '../../src/doctor-runsc-probe'
 import { runscFacts } from '../../src/doctor-runsc'
@@ -45,9 +46,17 @@ function suite([old, current]: [Runsc, Runsc]) {
   const handler = (name: string, config: string) =>
     readFileSync(join(ENGINES, 'runsc-handlers.toml'), 'utf8').replaceAll('runtimes.runsc', `runtimes.${name}`).replace('/etc/containerd/runsc.toml', config)
   spawnSync('/bin/mkdir', [containerd])
-  writeFileSync(join(containerd, 'config.toml'), readFileSync(join(ENGINES, 'config-default.toml'), 'utf8') + handler('runsc', '/etc/containerd/runsc.toml') + handler('runsc-new', '/etc/containerd/runsc-new.toml'))
+  writeFileSync(
+    join(containerd, 'config.toml'),
+    readFileSync(join(ENGINES, 'config-default.toml'), 'utf8') +
+      handler('runsc', '/etc/containerd/runsc.toml') +
+      handler('runsc-new', '/etc/containerd/runsc-new.toml') +
+      handler('runsc-kvm', '/etc/containerd/runsc-kvm.toml'),
+  )
   writeFileSync(join(containerd, 'runsc.toml'), `binary_name = "${old.runsc}"\n[runsc_config]\n  nvproxy = "true"\n`)
   writeFileSync(join(containerd, 'runsc-new.toml'), `binary_name = "${current.runsc}"\n`)
+  // A platform this node does not offer: the self-test runs runsc with the handler's flags, and fails as its pods would.
+  writeFileSync(join(containerd, 'runsc-kvm.toml'), `binary_name = "${current.runsc}"\n[runsc_config]\n  platform = "none-such"\n`)
   t.teardown(setSpecDir('/etc/containerd', containerd))
   // NVIDIA's spec, patched to run this build (nothing is installed at /usr/bin here).
   const cdi = join(work, 'cdi')
@@ -122,5 +131,51 @@ function suite([old, current]: [Runsc, Runsc]) {
     t.same(leftovers(), [])
     t.equal(mountinfo(), before)
     t.same(processesNaming(SCRATCH), [])
+  })
+
+  t.test('in-process, as `doctor` runs it: each handler probed with its runsc', async t => {
+    withDriver(supported)
+    writeFileSync(join(cdi, 'nvidia.yaml'), patched)
+    const { findings } = doctor_({ root: '/' }, [HOOK])
+    t.match(findings.filter(f => f.check === 'gpu-pods' && f.data?.engine === 'containerd'), [
+      { status: 'ok', data: { name: 'runsc', hooks: 'runs', selfTest: { pass: true } } },
+      { status: 'ok', data: { name: 'runsc-new', hooks: 'runs-but-nvidia-cdi-hook', selfTest: { pass: true } } },
+      { status: 'fail', summary: /GPU pods fail: hook-phase self-test failed: .*none-such/, data: { name: 'runsc-kvm', hooks: 'runs-but-nvidia-cdi-hook', selfTest: { pass: false } } },
+    ])
+    t.notOk(findings.some(f => f.check === 'hook-phase'), 'no line saying it was not run')
+    t.same(leftovers(), [])
+  })
+
+  t.test("what the self-test says when runsc cannot create a sandbox, and when something stays behind", async t => {
+    const fakes = join(work, 'fakes')
+    spawnSync('/bin/mkdir', [fakes])
+    const fake = (name: string, body: string) => {
+      writeFileSync(join(fakes, name), `#!/bin/sh\n${body}\n`, { mode: 0o755 })
+      return join(fakes, name)
+    }
+    const entry = ourHook({ binary: HOOK })
+    t.match(probeHookPhase(old.runsc, { platform: 'none-such' }, entry), { pass: false, said: /none-such/ }, "the engine's flags go along: runsc's own error")
+    t.same(probeHookPhase('/nonexistent/runsc', {}, entry), { pass: false, said: 'unshare: failed to execute /nonexistent/runsc: No such file or directory' })
+    t.same(probeHookPhase(fake('exit3', 'exit 3'), {}, entry), { pass: false, said: 'runsc create: exit 3' })
+    t.same(probeHookPhase(fake('killed', 'kill -9 $$'), {}, entry), { pass: false, said: 'runsc create: exit SIGKILL' })
+    t.same(probeHookPhase(fake('quiet', 'exit 0'), {}, entry), { pass: true, said: 'the sandbox was created; this runsc ran no createContainer hook', hooks: 'skips' })
+    t.same(probeHookPhase(fake('first-only', 'case "$*" in *create*) : > ../marks/ran ;; esac'), {}, entry), {
+      pass: false,
+      said: 'the sandbox was created but the params probe did not run',
+      hooks: 'runs-but-nvidia-cdi-hook',
+    })
+    t.same(probeHookPhase(fake('slow', 'case "$*" in *create*) exec sleep 60 ;; esac'), {}, entry, 300), { pass: false, said: 'runsc create: no answer within 0.3 s' })
+    const stays = probeHookPhase(fake('stays', 'case "$*" in *create*) setsid tail -f "$PWD/config.json" </dev/null >/dev/null 2>&1 & ;; esac'), {}, entry)
+    t.match(stays, { pass: false, said: new RegExp(`^the sandbox was created; this runsc ran no createContainer hook; left behind: 0 mounts, 1 processes under /tmp/${SCRATCH}`) })
+    // The stand-in's process (this test started it): killed by pid, its scratch directory removed here.
+    for (const line of processesNaming(SCRATCH)) process.kill(Number(line.split(' ')[0]), 'SIGKILL')
+    for (const dir of leftovers()) rmSync(join('/tmp', dir), { recursive: true, force: true })
+    execFileSync('/usr/bin/mount', ['--bind', '/dev/null', '/usr/bin/unshare'])
+    try {
+      t.same(probeHookPhase(old.runsc, {}, entry), { pass: false, said: 'runsc create: EACCES' })
+    } finally {
+      execFileSync('/usr/bin/umount', ['/usr/bin/unshare'])
+    }
+    t.same(leftovers(), [])
   })
 }

@@ -59,7 +59,7 @@ t.test("socket mounts runsc's gofer cannot serve, with NVIDIA's generation-side 
     },
   ])
   t.match(cdiCheck({ root }, '/usr/bin/nvidia-procfs-hook', specs, []).filter(f => /cannot serve/.test(f.summary)), [{ status: 'warn', summary: /harmless under runc and crun/ }, { status: 'warn' }], 'no runsc: a warning')
-  const fabric = makeHost(t, { 'etc/cdi/x.json': JSON.stringify({ cdiVersion: '0.5.0', kind: 'nvidia.com/gpu', devices: [{ name: '0', containerEdits: { mounts: [{ hostPath: '/var/run/nvidia-fabricmanager/socket', containerPath: '/x' }, { hostPath: '/tmp/nvidia-mps', containerPath: '/tmp/nvidia-mps' }, { hostPath: '/run/other/socket', containerPath: '/y' }] } }] }) })
+  const fabric = makeHost(t, { 'etc/cdi/x.json': JSON.stringify({ cdiVersion: '0.5.0', kind: 'nvidia.com/gpu', devices: [{ name: '0', containerEdits: { mounts: [{ hostPath: '/var/run/nvidia-fabricmanager/socket', containerPath: '/x' }, { hostPath: '/tmp/nvidia-mps', containerPath: '/tmp/nvidia-mps' }, { hostPath: '/run/other/socket', containerPath: '/y' }, { containerPath: '/no-host-path' }, 'not a mount'] } }] }) })
   t.same(readSpecs({ root: fabric })[0]?.sockets, ['/var/run/nvidia-fabricmanager/socket', '/tmp/nvidia-mps'], "fabricmanager and MPS too; others' sockets are not NVIDIA's")
 })
 

@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap'
-import { readFileSync } from 'node:fs'
+import { mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { hooksDCheck } from '../../src/doctor-hooks-d'
 import type { Finding } from '../../src/doctor-finding'
@@ -111,4 +111,21 @@ t.test("the packages' precreate directory before install's drop-in: a note with 
 
 t.test('no engine on the host: our files are said to do nothing', async t => {
   t.match(judge(t, { [`${USR}/nvidia-procfs-hook.json`]: SHIPPED('nvidia-procfs-hook.json') }), [{ status: 'warn', summary: /no engine here reads \/usr\/share\/containers\/oci\/hooks\.d: this file does nothing$/ }])
+})
+
+t.test('what cannot be read, a broken file no engine reads, and our file under our stricter rules', async t => {
+  const unreadable = makeHost(t, { ...BINARY, ...PODMAN })
+  mkdirSync(join(unreadable, USR, 'x.json'), { recursive: true })
+  const host = { root: unreadable }
+  t.same(hooksDCheck(host, [podmanView(host)])[0], { check: 'hooks.d', status: 'fail', summary: `cannot read hooks.d file /${USR}/x.json: EISDIR`, fix: `fix or remove /${USR}/x.json` }, 'in a directory podman reads')
+  t.same(judge(t, { ...PODMAN, [`${ETC}/bad.json`]: '{' }), [NO_OURS], 'broken, but where no engine looks')
+  const noEnv = JSON.stringify({ version: '1.0.0', hook: { path: '/usr/bin/nvidia-procfs-hook', args: ['nvidia-procfs-hook', 'precreate'] }, when: { always: true }, stages: ['precreate'] })
+  t.same(judge(t, { ...PODMAN, [`${USR}/nvidia-procfs-hook.json`]: noEnv }), [
+    {
+      check: 'hooks.d',
+      status: 'warn',
+      summary: `/${USR}/nvidia-procfs-hook.json: "hook.env" must be a list of NAME=value strings (explicit, or the hook inherits its caller's environment)`,
+      fix: `nvidia-procfs-hook install --hooks-d   # rewrites /${USR}/nvidia-procfs-hook.json`,
+    },
+  ])
 })

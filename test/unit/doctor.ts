@@ -3,13 +3,14 @@ import { chmodSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from '
 import { dirname, join } from 'node:path'
 import { version } from '../../package.json'
 import { main, processIO } from '../../src/cli'
-import { DOCTOR_USAGE } from '../../src/doctor'
+import { DOCTOR_USAGE, probeBlocked } from '../../src/doctor'
 import { VERSION_TIMEOUT_MS, type Finding } from '../../src/doctor-finding'
 import { SYSTEMCTL_TIMEOUT_MS } from '../../src/doctor-systemd'
 import { REFRESH_UNIT, WATCH_UNIT } from '../../src/host-layout'
 import type { HookIO } from '../../src/hook'
 import { ourCdiHook } from '../../src/registration'
-import { releaseDate, RUNS_HOOKS_FROM, RUNS_HOOKS_TEXT, runscHooks, SKIPS_CDI_HOOK_FROM, SKIPS_CDI_HOOK_TEXT } from '../../src/runsc-release'
+import { runscHooks } from '../../src/runsc-release'
+import { runscStandIn } from '../harness/runsc-stand-in'
 
 const FIXTURES = join(__dirname, '../fixtures/cdi')
 
@@ -25,20 +26,6 @@ const HOOKS_FILE = (path = '/usr/bin/nvidia-procfs-hook') =>
 
 const script = (body: string) => `#!/bin/sh\n${body}\n`
 const printing = (text: string) => script(`cat <<'EOF'\n${text}EOF`)
-
-/**
- * A stand-in runsc for layouts (test/system/doctor.ts runs the real ones):
- * it answers --version, `flags` (on stderr, as runsc does) and `nvproxy
- * list-supported-drivers`, and holds the texts that its release's code
- * holds (runsc-release.ts), as the real binary does.
- */
-const runscStandIn = (v: string, { drivers = ['580.126.20', '590.48.01'], flags = ['nvproxy', 'nvproxy-driver-version'] } = {}) => {
-  const date = releaseDate(v) ?? 0
-  const code = [date >= RUNS_HOOKS_FROM ? RUNS_HOOKS_TEXT : '', date >= SKIPS_CDI_HOOK_FROM ? SKIPS_CDI_HOOK_TEXT : ''].filter(Boolean).map(c => `# ${c}\n`).join('')
-  return script(
-    `${code}case "$1" in\n--version) printf 'runsc version ${v}\\nspec: 1.1.0-rc.1\\n' ;;\nflags) printf '${flags.map(f => `  -${f}\\n`).join('')}' >&2 ;;\nnvproxy) printf '${drivers.map(d => `${d}\\n`).join('')}' ;;\n*) exit 64 ;;\nesac`,
-  )
-}
 
 type Layout = Record<string, string | null>
 
@@ -544,4 +531,12 @@ t.test("engines' configuration: a verdict per runsc they name, and a clear line 
     ['/opt/gvisor/runsc', '/usr/bin/runsc'],
     'each runsc binary once, in the order the engines name them',
   )
+})
+
+t.test('the hook-phase self-test runs only where it can, and says why not', async t => {
+  t.equal(probeBlocked({ root: '/host' }, true, '/usr/bin/nvidia-procfs-hook', 0), 'it runs runsc on this machine, and --host-root examines another')
+  t.equal(probeBlocked({ root: '/' }, true, '/usr/bin/nvidia-procfs-hook', 1000), 'it creates a sandbox with runsc, which needs root')
+  t.equal(probeBlocked({ root: '/' }, false, '/usr/bin/nvidia-procfs-hook', 0), 'no NVIDIA driver loaded: nothing for the hook to bind')
+  t.equal(probeBlocked({ root: '/' }, true, undefined, 0), 'no nvidia-procfs-hook binary to put in front')
+  t.equal(probeBlocked({ root: '/' }, true, '/usr/bin/nvidia-procfs-hook', 0), undefined)
 })

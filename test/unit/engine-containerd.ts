@@ -63,3 +63,22 @@ t.test('unreadable configuration: one clear finding, no crash', async t => {
   t.match(shim.runscs, [{ wanted: 'runsc' }], 'the handler is still there, with the default binary')
   t.same(containerdView(host(t, {})), { engine: 'containerd', present: false, extensionStages: [], runscs: [], problems: [] }, 'no containerd')
 })
+
+t.test('imports by path, missing and broken; handlers without options or runsc_config', async t => {
+  const view = containerdView(
+    host(t, {
+      'etc/containerd/config.toml': "version = 3\nimports = ['/etc/containerd/gvisor.toml', '/etc/containerd/gone.toml', '/etc/containerd/bad.toml', 7]\n",
+      'etc/containerd/gvisor.toml': "[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.plain]\n  runtime_type = 'io.containerd.runsc.v1'\n[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.odd]\n  runtime_type = 'io.containerd.runsc.v1'\n  options = { ConfigPath = 3 }\n[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.bare]\n  runtime_type = 'io.containerd.runsc.v1'\n  options = { ConfigPath = '/etc/containerd/bare.toml' }\n[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.notatable]\n",
+      'etc/containerd/bad.toml': '[x\n',
+      'etc/containerd/bare.toml': 'binary_name = ""\n',
+    }),
+  )
+  t.match(view.problems, [{ summary: /^containerd configuration \/etc\/containerd\/bad\.toml is not valid TOML/ }])
+  t.same(view.runscs.map(r => [r.name, r.wanted, r.flags, r.flagsFile]), [
+    ['plain', 'runsc', {}, undefined],
+    ['odd', 'runsc', {}, undefined],
+    ['bare', 'runsc', {}, '/etc/containerd/bare.toml'],
+  ])
+  t.match(containerdView(host(t, { 'etc/containerd/config.toml': "version = 3\n[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes]\n  x = 1\n" })).runscs, [], 'a handler that is not a table')
+  t.match(containerdView(host(t, { 'etc/containerd/config.toml/x': '' })).problems, [{ summary: /^cannot read containerd configuration \/etc\/containerd\/config\.toml: EISDIR: containerd refuses to start with it/ }], 'a directory where the file is')
+})

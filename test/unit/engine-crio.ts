@@ -36,3 +36,11 @@ t.test('a broken drop-in: a finding naming it', async t => {
   const v = view(t, { 'etc/crio/crio.conf': CONF, 'etc/crio/crio.conf.d/10-runsc.conf': '[crio.runtime.runtimes.runsc\n' })
   t.match(v.problems, [{ summary: /^CRI-O configuration \/etc\/crio\/crio\.conf\.d\/10-runsc\.conf is not valid TOML .*: CRI-O refuses to start with it/, fix: 'fix or remove /etc/crio/crio.conf.d/10-runsc.conf' }])
 })
+
+t.test('runtimes that are not runsc, not tables, or not there', async t => {
+  const v = view(t, {
+    'etc/crio/crio.conf': CONF,
+    'etc/crio/crio.conf.d/20.conf': '[crio.runtime.runtimes]\nodd = "x"\n[crio.runtime.runtimes.gvisor]\nruntime_path = "/opt/gvisor/runsc"\n',
+  })
+  t.same(v.runscs.map(r => [r.name, r.wanted, r.binary]), [['gvisor', '/opt/gvisor/runsc', undefined]])
+})

@@ -53,3 +53,8 @@ t.test('a containers.conf podman cannot read: one finding, the rest still read',
   t.match(v.problems, [{ check: 'config', status: 'fail', summary: /^containers\.conf \/etc\/containers\/containers\.conf is not valid TOML \(.*\): podman refuses to start with it/, fix: 'fix or remove /etc/containers/containers.conf' }])
   t.same(v.hooksDirs, ['/x'])
 })
+
+t.test('files without [engine]; runtimes that are not runsc', async t => {
+  const v = view(t, { ...PODMAN, 'etc/containers/containers.conf': '[containers]\nlog_driver = "k8s-file"\n', [dropIn('x.conf')]: '[engine.runtimes]\ncrun = ["/usr/bin/crun"]\ngvisor = ["/opt/gvisor/runsc"]\n' })
+  t.same(v.runscs.map(r => [r.name, r.binary, r.configured]), [['gvisor', undefined, true]], 'a configured runsc that is not there is still judged')
+})

@@ -117,3 +117,7 @@ t.test("each loader rule, in the loader's words", async t => {
   for (const [text, message] of cases) t.throws(() => loadHooksFile(text, 'f.json', CRIO), { message: new RegExp(`^f\\.json: ${message.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`) }, message)
   t.same(loadHooksFile('{"version": "1.0.0", "hook": {"path": "/x"}, "stages": []}', 'f', CRIO).stages, [], 'an empty list is not a missing one')
 })
+
+t.test('0.1.0: an empty hook path', async t => {
+  t.throws(() => loadHooksFile('{"hook": "", "stages": ["prestart"]}', 'f.json', CRIO), { message: 'f.json: missing required property: hook.path' })
+})
