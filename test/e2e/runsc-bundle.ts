@@ -12,6 +12,8 @@
 import t, { type Test } from 'tap'
 import { enterPrivateMountNamespace } from '../harness/private-ns'
 enterPrivateMountNamespace()
+// Each real sandbox takes a fraction of a second; a loaded machine, more than tap's 30 s for the file.
+t.setTimeout(300_000)
 
 import { closeSync, cpSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { spawnSync } from 'node:child_process'

@@ -10,6 +10,8 @@
 import t, { type Test } from 'tap'
 import { enterPrivateMountNamespace } from '../harness/private-ns'
 enterPrivateMountNamespace()
+// Each real sandbox takes a fraction of a second; a loaded machine, more than tap's 30 s for the file.
+t.setTimeout(300_000)
 
 import { spawnSync } from 'node:child_process'
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'

@@ -8,6 +8,8 @@
 import t from 'tap'
 import { enterPrivateMountNamespace } from '../harness/private-ns'
 enterPrivateMountNamespace()
+// Each real sandbox takes a fraction of a second; a loaded machine, more than tap's 30 s for the file.
+t.setTimeout(300_000)
 
 import { spawnSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
