@@ -1,7 +1,7 @@
 import { basename } from 'node:path'
 import { parse } from 'yaml'
 import { describeChanges, parseSpec, type ListChange } from './cdi-spec'
-import { count, isExecutableFile, readText, type Finding, type Host } from './doctor-finding'
+import { at, count, isExecutableFile, readText, type Finding, type Host } from './doctor-finding'
 import { HookError } from './errors'
 import { DEFAULT_SPEC_DIRS } from './host-layout'
 import { DEFAULT_BINARY, isDisableDeviceNodeModification, isOurHook, NAME } from './registration'
@@ -41,10 +41,30 @@ const editsOf = (spec: Record<string, unknown>): Record<string, unknown>[] => {
 
 const listOf = (edits: Record<string, unknown>, key: string): unknown[] => (Array.isArray(edits[key]) ? (edits[key] as unknown[]) : [])
 
-/** Each spec in /etc/cdi and /var/run/cdi (host paths, resolved inside the host root), read and weighed. */
-export const readSpecs = (host: Host): SpecView[] =>
-  specFiles(host).map((file): SpecView => {
-    const empty = { file, changes: [], ddnmForms: [], ourPaths: [], sockets: [] }
+const emptyView = (file: string) => ({ file, changes: [], ddnmForms: [], ourPaths: [], sockets: [] })
+
+/** A spec directory that cannot be resolved inside the host root (a link loop), named with hostPath's reason. */
+const unresolvedDirs = (host: Host): SpecView[] =>
+  DEFAULT_SPEC_DIRS.flatMap(dir => {
+    try {
+      at(host, dir)
+      return []
+    } catch (er) {
+      /* c8 ignore next -- hostPath throws only HookErrors */
+      if (!(er instanceof HookError)) throw er
+      return [{ ...emptyView(dir), problem: er.message }]
+    }
+  })
+
+/**
+ * Each spec in /etc/cdi and /var/run/cdi (host paths, resolved inside the
+ * host root), read and weighed; a directory that cannot be resolved is
+ * named as a spec that cannot be read.
+ */
+export const readSpecs = (host: Host): SpecView[] => [
+  ...unresolvedDirs(host),
+  ...specFiles(host).map((file): SpecView => {
+    const empty = emptyView(file)
     const text = readText(host, file, 'CDI spec')
     if ('why' in text) return { ...empty, problem: text.why }
     let changes: ListChange[]
@@ -62,7 +82,8 @@ export const readSpecs = (host: Host): SpecView[] =>
       .filter(c => c.ops.some(o => o.op === 'insert'))
       .flatMap(c => c.hooks.filter(isDisableDeviceNodeModification).map(h => basename(String((h as { path: unknown }).path))))
     return { file, changes, ddnmForms: [...new Set(ddnmForms)], ourPaths, sockets: [...new Set(sockets)] }
-  })
+  }),
+]
 
 /** Our entry in one spec, for one runsc: what it needs from us. */
 export type EntryState = 'needed' | 'present' | 'unsafe' | 'broken' | 'not needed'

@@ -27,7 +27,10 @@ t.test('--host-root: a spec behind /var/run -> /run (Debian, Ubuntu) is found as
   t.same(cdi.map(f => f.summary), ['/var/run/cdi/k8s.device-plugin.nvidia.com-gpu.json: NVIDIA hooks run without nvidia-procfs-hook in front (1 hooks list); harmless until runsc runs CDI createContainer hooks'])
   t.same(readSpecs({ root }).map(s => s.file), ['/var/run/cdi/k8s.device-plugin.nvidia.com-gpu.json'])
   const loop = makeHost(t, { 'var/run': { link: '/var/run' } })
-  t.same(readSpecs({ root: loop }), [], 'a link loop: no specs there, no crash')
+  t.same(readSpecs({ root: loop }), [
+    { file: '/var/run/cdi', changes: [], ddnmForms: [], ourPaths: [], sockets: [], problem: `cannot resolve /var/run/cdi under host root ${loop}: too many levels of symbolic links` },
+  ], 'a link loop: named, no crash')
+  t.match(doctorJSON(loop).findings.filter(f => f.check === 'cdi'), [{ status: 'fail', summary: `cannot resolve /var/run/cdi under host root ${loop}: too many levels of symbolic links`, fix: 'fix or remove /var/run/cdi' }])
 })
 
 t.test("socket mounts runsc's gofer cannot serve, with NVIDIA's generation-side fix", async t => {
