@@ -63,11 +63,11 @@ const otherNamespaces = (): { foreign: Foreign[]; seen: Set<number> } => {
  * private or slave-only mount sends nothing. Peer groups span namespaces: a
  * namespace copied from one that held group N holds members of N. So a
  * shared mount is harmless exactly when no mount of another namespace is in,
- * or a slave of, a group its events reach. gVisor's gofer is that case: `/`
- * made rslave, then the rootfs self-bind made rshared (containerd's CRI for
- * a Bidirectional volume) starts a new group inside the gofer's own
- * namespace (runtimes.md "gVisor's gofer, precisely"). A systemd host's
- * shared `/` is not: every namespace copied from it holds peers or slaves.
+ * or a slave of, a group its events reach: a bind made shared inside a
+ * namespace of its own, its peers all local. (runsc's gofer never gets there:
+ * runsc refuses `rootfsPropagation` rshared or shared before any hook runs,
+ * test/e2e/runsc-gofer.ts.) A systemd host's shared `/` is not: every
+ * namespace copied from it holds peers or slaves.
  *
  * Other namespaces are found through the processes /proc shows and lets us
  * read; one that no such process shows but a bind of its nsfs file keeps

@@ -135,7 +135,7 @@ t.test('the rootfs inside a shared scratch bind (its parent mount is shared) wit
   assertContained(t, before, false)
 })
 
-t.test('a shared rootfs mount whose peers are all in this namespace (the gofer with rshared): mounted, seen only here', async t => {
+t.test('a shared rootfs mount whose peers are all in this namespace: mounted, seen only here', async t => {
   const { bundle, rootfs } = scratchBundle(t)
   sh('/usr/bin/mount', '--bind', rootfs, rootfs)
   sh('/usr/bin/mount', '--make-shared', rootfs)
