@@ -19,6 +19,7 @@ import type { HookIO } from './hook'
 import { hostRootFrom } from './host-root'
 import { parseArgs } from './parse-args'
 import { NAME, ourHook } from './registration'
+import type { RunscHooks } from './runsc-release'
 
 export const DOCTOR_USAGE = `Usage: nvidia-procfs-hook doctor [--json] [--host-root DIR]
 
@@ -83,6 +84,8 @@ export const doctor = (host: Host, self?: string[]): Verdict => {
   const hookBinary = isExecutableFile(host, installed.binary) ? installed.binary : self?.length === 1 ? self[0] : undefined
   const blocked = probeBlocked(host, loaded, hookBinary)
   const probes = new Map<string, ProbeResult>()
+  // What a self-test showed a runsc does outweighs what its binary says.
+  const shown = new Map<string, RunscHooks>()
   const verdicts = uses.map(u => {
     const f = u.binary === undefined ? undefined : facts.get(u.binary)
     let probe: ProbeResult | undefined
@@ -90,11 +93,10 @@ export const doctor = (host: Host, self?: string[]): Verdict => {
       const key = JSON.stringify([f.binary, u.flags])
       probe = probes.get(key) ?? probeHookPhase(f.binary, u.flags, ourHook({ binary: hookBinary as string }))
       probes.set(key, probe)
+      if (probe.hooks !== undefined) shown.set(f.binary, probe.hooks)
     }
     return gpuPodsVerdict(host, u, f, { driver, driverLoaded: loaded, specs, binary: installed.binary, ...(probe === undefined ? {} : { probe }) })
   })
-  // What the self-tests showed outweighs what the binaries say.
-  const shown = new Map([...probes.entries()].flatMap(([k, p]) => (p.hooks === undefined ? [] : [[JSON.parse(k)[0] as string, p.hooks] as const])))
   const hooks = [...facts.values()].map(f => shown.get(f.binary) ?? f.hooks)
   const findings: Finding[] = [
     driverCheck(host),
