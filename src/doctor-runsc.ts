@@ -12,8 +12,8 @@ export interface RunscFacts {
   /** `runsc --version`'s first line, or why there is none. */
   version: { line: string } | { why: string }
   hooks: RunscHooks
-  /** Where `hooks` comes from: the binary's own code, its version line, or the hook-phase self-test. */
-  hooksFrom: 'binary' | 'version' | 'self-test'
+  /** Where `hooks` comes from: the binary's own code, or its version line (a hook-phase self-test, where run, outweighs both: gpuPodsVerdict). */
+  hooksFrom: 'binary' | 'version'
   /** `runsc nvproxy list-supported-drivers`, or why there is none. */
   drivers: { list: string[] } | { why: string }
   /** Its top-level flag names (`runsc flags`); undefined when it would not say. */
