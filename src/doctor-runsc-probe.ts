@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process'
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { ProbeResult } from './doctor-runsc'
 import { errorCode, errorText } from './errors'
@@ -72,12 +73,13 @@ const firstFatal = (logs: string, out: string, ended: string): string => {
  * runs in a private mount namespace (`unshare -m`) so its own binds (the
  * null network namespace of 20260822) die with it; `runsc delete --force`
  * removes the sandbox, its processes and its state. The scratch directory
- * is removed only when no mount under it and no process naming it is left.
+ * (in $TMPDIR, else /tmp) is removed only when no mount under it and no
+ * process naming it is left.
  * Pass: create succeeded and the params probe opened the file (or runsc
  * ran no hook at all). `hooks`: what the run showed about CDI createContainer hooks.
  */
 export const probeHookPhase = (runsc: string, flags: Record<string, string>, entry: OciHook, timeoutMs = PROBE_TIMEOUT_MS): ProbeResult => {
-  const scratch = mkdtempSync('/tmp/nvidia-procfs-hook-doctor-runsc-')
+  const scratch = mkdtempSync(join(tmpdir(), 'nvidia-procfs-hook-doctor-runsc-'))
   const id = `nph-doctor-${process.pid}`
   const bundle = join(scratch, 'bundle')
   const rootfs = join(bundle, 'rootfs')

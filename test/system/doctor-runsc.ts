@@ -25,7 +25,7 @@ import { mountFakeDriver, unmountFakeDriver } from '../harness/fake-driver'
 import { findRunsc, processesNaming, type Runsc } from '../harness/real-tools'
 
 const ENGINES = join(__dirname, '../fixtures/engines/containerd-2.1')
-const SCRATCH = 'nvidia-procfs-hook-doctor-runsc-'
+const PREFIX = 'nvidia-procfs-hook-doctor-runsc-'
 const found = [findRunsc('20260520'), findRunsc('20260822')]
 const missing = found.filter((f): f is string => typeof f === 'string')
 if (missing.length) t.plan(0, `skipped: ${missing.join('; ')}`)
@@ -34,6 +34,11 @@ else suite(found as [Runsc, Runsc])
 function suite([old, current]: [Runsc, Runsc]) {
   const work = mkdtempSync(join(tmpdir(), 'nph-doctor-runsc-'))
   t.teardown(() => rmSync(work, { recursive: true, force: true }))
+  // The probes' scratch directories go here (TMPDIR), apart from any other doctor running on this machine.
+  const scratchParent = join(work, 'tmp')
+  spawnSync('/bin/mkdir', [scratchParent])
+  process.env.TMPDIR = scratchParent
+  const SCRATCH = join(scratchParent, PREFIX)
   const list = (r: Runsc) => {
     const f = runscFacts({ root: '/' }, r.runsc)
     return 'list' in f.drivers ? f.drivers.list : []
@@ -71,9 +76,9 @@ function suite([old, current]: [Runsc, Runsc]) {
   const withDriver = (version: string) =>
     writeFileSync('/proc/driver/nvidia/version', `NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  ${version}  Release Build  (FAKE-nvidia-driver-for-tests)\n`)
   const mountinfo = () => readFileSync('/proc/self/mountinfo', 'utf8')
-  const leftovers = () => readdirSync('/tmp').filter(n => n.startsWith(SCRATCH))
+  const leftovers = () => readdirSync(scratchParent).filter(n => n.startsWith(PREFIX))
   const doctor = () => {
-    const r = spawnSync(HOOK, ['doctor', '--json'], { env: HOOK_ENV, encoding: 'utf8', timeout: 120_000 })
+    const r = spawnSync(HOOK, ['doctor', '--json'], { env: { ...HOOK_ENV, TMPDIR: scratchParent }, encoding: 'utf8', timeout: 120_000 })
     return (JSON.parse(r.stdout) as { findings: Finding[] }).findings
   }
   const verdict = (findings: Finding[], name: string) => findings.find(f => f.check === 'gpu-pods' && f.data?.engine === 'containerd' && f.data?.name === name)
@@ -166,10 +171,10 @@ function suite([old, current]: [Runsc, Runsc]) {
     })
     t.same(probeHookPhase(fake('slow', 'case "$*" in *create*) exec sleep 60 ;; esac'), {}, entry, 300), { pass: false, said: 'runsc create: no answer within 0.3 s' })
     const stays = probeHookPhase(fake('stays', 'case "$*" in *create*) setsid tail -f "$PWD/config.json" </dev/null >/dev/null 2>&1 & ;; esac'), {}, entry)
-    t.match(stays, { pass: false, said: new RegExp(`^the sandbox was created; this runsc ran no createContainer hook; left behind: 0 mounts, 1 processes under /tmp/${SCRATCH}`) })
+    t.match(stays, { pass: false, said: new RegExp(`^the sandbox was created; this runsc ran no createContainer hook; left behind: 0 mounts, 1 processes under ${SCRATCH}`) })
     // The stand-in's process (this test started it): killed by pid, its scratch directory removed here.
     for (const line of processesNaming(SCRATCH)) process.kill(Number(line.split(' ')[0]), 'SIGKILL')
-    for (const dir of leftovers()) rmSync(join('/tmp', dir), { recursive: true, force: true })
+    for (const dir of leftovers()) rmSync(join(scratchParent, dir), { recursive: true, force: true })
     execFileSync('/usr/bin/mount', ['--bind', '/dev/null', '/usr/bin/unshare'])
     try {
       t.same(probeHookPhase(old.runsc, {}, entry), { pass: false, said: 'runsc create: EACCES' })
