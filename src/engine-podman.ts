@@ -1,7 +1,9 @@
 import { basename } from 'node:path'
 import { isExecutableFile, which, type Host } from './doctor-finding'
 import { configProblem, type EngineView, type RunscUse } from './engine'
-import { isTable, readConfigs, stringList, tableAt, type Table } from './engine-toml'
+import { applySettings, hooksDirSetting, type ConfSource } from './containers-conf'
+import { readConfigs, stringList, tableAt, type Table } from './engine-toml'
+import { HookError } from './errors'
 import { CONTAINERS_CONF_D, CONTAINERS_CONF_FILES, PODMAN_DEFAULT_HOOKS_DIRS } from './host-layout'
 
 /** containers/common's built-in `[engine.runtimes] runsc` list: the first that exists is used. */
@@ -12,7 +14,8 @@ const DEFAULT_RUNSC = ['/usr/bin/runsc', '/usr/sbin/runsc', '/usr/local/bin/runs
  * host-layout.ts's CONTAINERS_CONF_FILES then CONTAINERS_CONF_D's `*.conf`,
  * later overriding earlier. `[engine] hooks_dir` replaces the list, or
  * appends when the array ends with `{append=true}` (podman 5); unset, it is
- * PODMAN_DEFAULT_HOOKS_DIRS. `[engine.runtimes]` entries replace the
+ * PODMAN_DEFAULT_HOOKS_DIRS (containers-conf.ts, which install reads too; a
+ * hooks_dir of another shape is a file podman refuses). `[engine.runtimes]` entries replace the
  * built-in list of the same name; each runsc (named runsc, or a list of
  * paths ending in /runsc) resolves to its first existing path, with the
  * flags of `[engine.runtimes_flags]` (`name=value`, no leading `--`). It counts
@@ -21,7 +24,7 @@ const DEFAULT_RUNSC = ['/usr/bin/runsc', '/usr/sbin/runsc', '/usr/local/bin/runs
 export const podmanView = (host: Host): EngineView => {
   const files = readConfigs(host, CONTAINERS_CONF_FILES, [CONTAINERS_CONF_D], 'containers.conf')
   const present = which(host, 'podman') !== undefined || files.length > 0
-  let hooksDirs = [...PODMAN_DEFAULT_HOOKS_DIRS]
+  const settings: ConfSource[] = []
   let defaultRuntime: string | undefined
   const runtimeFlags: Record<string, { flags: Record<string, string>; file: string }> = {}
   const runtimes: Record<string, { paths: string[]; source?: string }> = { runsc: { paths: DEFAULT_RUNSC } }
@@ -31,13 +34,14 @@ export const podmanView = (host: Host): EngineView => {
       view.problems.push(configProblem('podman', f.why, f.file))
       continue
     }
-    const engine: Table = tableAt(f.table, 'engine') ?? {}
-    const dirs = engine.hooks_dir
-    if (Array.isArray(dirs)) {
-      const append = dirs.length > 0 && isTable(dirs[dirs.length - 1]) && (dirs[dirs.length - 1] as Table).append === true
-      const named = dirs.filter((d): d is string => typeof d === 'string')
-      hooksDirs = append ? [...hooksDirs, ...named] : named
+    try {
+      settings.push({ file: f.file, setting: hooksDirSetting(f.table, f.file) })
+    } catch (er) {
+      /* c8 ignore next -- hooksDirSetting throws only HookErrors */
+      if (!(er instanceof HookError)) throw er
+      view.problems.push(configProblem('podman', er.message, f.file))
     }
+    const engine: Table = tableAt(f.table, 'engine') ?? {}
     if (typeof engine.runtime === 'string') defaultRuntime = engine.runtime
     for (const [name, paths] of Object.entries(tableAt(engine, 'runtimes') ?? {})) {
       const list = stringList(paths)
@@ -48,7 +52,8 @@ export const podmanView = (host: Host): EngineView => {
       if (items) runtimeFlags[name] = { flags: Object.fromEntries(items.map(flagEntry)), file: f.file }
     }
   }
-  view.hooksDirs = hooksDirs
+  // One definition of podman's effective list, shared with install (containers-conf.ts).
+  view.hooksDirs = applySettings(PODMAN_DEFAULT_HOOKS_DIRS, settings)
   if (!present) return view
   for (const [name, { paths, source }] of Object.entries(runtimes)) {
     if (name !== 'runsc' && !paths.some(p => basename(p) === 'runsc')) continue

@@ -58,3 +58,9 @@ t.test('files without [engine]; runtimes that are not runsc', async t => {
   const v = view(t, { ...PODMAN, 'etc/containers/containers.conf': '[containers]\nlog_driver = "k8s-file"\n', [dropIn('x.conf')]: '[engine.runtimes]\ncrun = ["/usr/bin/crun"]\ngvisor = ["/opt/gvisor/runsc"]\n' })
   t.same(v.runscs.map(r => [r.name, r.binary, r.configured]), [['gvisor', undefined, true]], 'a configured runsc that is not there is still judged')
 })
+
+t.test('a hooks_dir podman cannot decode: a finding, the list left as before it', async t => {
+  const v = view(t, { ...PODMAN, [dropIn('a.conf')]: '[engine]\nhooks_dir = ["/a"]\n', [dropIn('b.conf')]: '[engine]\nhooks_dir = "/b"\n' })
+  t.match(v.problems, [{ check: 'config', status: 'fail', summary: `${CONTAINERS_CONF_D}/b.conf: [engine] hooks_dir is not an array: podman refuses to start with it, and doctor cannot tell what it runs` }])
+  t.same(v.hooksDirs, ['/a'])
+})
