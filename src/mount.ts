@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs'
+import { accessSync, closeSync, constants, fstatSync, openSync, readFileSync, readSync } from 'node:fs'
 import { errorCode, errorText, HookError } from './errors'
 import { errnoName, libc } from './libc'
 import { debugFor } from './log'
@@ -45,6 +45,13 @@ const start = (path: string, args: string[], fd?: number): Ran => {
   // An fd below 4 would be one of the child's stdio or fd 3 itself: leave that to libuv.
   /* c8 ignore start -- node:ffi: see libc */
   if (c && (fd === undefined || fd > 3)) {
+    // posix_spawn reports exec's error only where its child shares our memory
+    // (CLONE_VM): not under qemu-user, which turns it into a fork. Ask first.
+    try {
+      accessSync(path, constants.X_OK)
+    } catch (er) {
+      return { code: errorCode(er) ?? errorText(er), status: null, signal: null, printed: '' }
+    }
     const env = Object.entries(UTIL_ENV).map(([k, v]) => `${k}=${v}`)
     const r = c.spawn(path, [path, ...args], env, fd)
     return { code: r.errno ? errnoName(r.errno) : undefined, status: r.status, signal: r.signal, printed: r.output }

@@ -42,12 +42,22 @@ t.test(`one run under strace: the ${expected} API's calls, and a read-only mount
   )
   t.equal(r.status, 0, r.stderr)
   t.match(r.stderr, new RegExp(`^nvidia-procfs-hook: mounted: bound /proc/driver/nvidia read-only at ${rootfs}/proc/driver/nvidia \\(${expected} mount API\\)\\n$`))
-  const lines = readFileSync(trace, 'utf8').split('\n')
+  // strace -f splits a call that another thread's output interrupts:
+  // "PID NAME(args <unfinished ...>", later "PID <... NAME resumed>rest". Joined here.
+  const lines: string[] = []
+  const open = new Map<string, number>()
+  for (const l of readFileSync(trace, 'utf8').split('\n')) {
+    const [, cutPid, cut] = /^(\d+)\s+(.*) <unfinished \.\.\.>$/.exec(l) ?? []
+    const [, pid, rest] = /^(\d+)\s+<\.\.\. \w+ resumed>(.*)$/.exec(l) ?? []
+    const at = open.get(pid ?? '')
+    if (cutPid !== undefined) open.set(cutPid, lines.push(`${cutPid} ${cut}`) - 1)
+    else if (at !== undefined) lines[at] = `${lines[at]}${rest}`
+    else lines.push(l)
+  }
   const hookPid = /^(\d+)\s/.exec(lines[0] ?? '')?.[1]
   // Processes, not threads: a clone without CLONE_THREAD, or a fork.
   const spawned = lines.filter(l => /^\d+\s+(clone3?|v?fork)\(/.test(l) && !l.includes('CLONE_THREAD') && !/= -1 /.test(l))
-  // A vfork-style child shows its execve <unfinished ...>; a failed one ends "= -1 E...".
-  const execs = lines.filter(l => /^\d+\s+execve\(/.test(l) && !/ = -1 /.test(l)).map(l => /execve\("([^"]*)"/.exec(l)?.[1])
+  const execs = lines.filter(l => /^\d+\s+execve\(/.test(l) && / = 0$/.test(l)).map(l => /execve\("([^"]*)"/.exec(l)?.[1])
   t.equal(spawned.length, 1, `one child process (${spawned.length})`)
   t.same(execs.slice(1), ['/usr/bin/mount'], 'which runs mount(8)')
   const calls = lines.filter(l => /^\d+\s+(mount|open_tree|mount_setattr|move_mount|fsopen|fsmount)\(/.test(l))
