@@ -2,9 +2,7 @@ import { basename, dirname } from 'node:path'
 import { filesIn, isExecutableFile, which, type Host } from './doctor-finding'
 import { configProblem, type EngineView, type RunscUse } from './engine'
 import { isTable, mergeTables, readToml, tableAt, type Table } from './engine-toml'
-
-/** containerd's configuration file (`containerd --config`'s default). */
-const CONTAINERD_CONFIG = '/etc/containerd/config.toml'
+import { CONTAINERD_CONFIG } from './host-layout'
 
 /** gVisor's containerd shim type (gvisor.dev "Containerd Advanced Configuration"). */
 const RUNSC_SHIM = 'io.containerd.runsc.v1'

@@ -57,6 +57,9 @@ export const PODMAN_DROP_IN = `${CONTAINERS_CONF_D}/${NAME}.conf`
  */
 export const CRIO_HOOKS_FILE = `${HOOKS_D_DIRS[0] as string}/${NAME}-createcontainer.json`
 
+/** containerd's configuration file (`containerd --config`'s default; its `imports` may name more). */
+export const CONTAINERD_CONFIG = '/etc/containerd/config.toml'
+
 /** CRI-O's configuration: its hooks_dir is `[crio.runtime] hooks_dir` there. */
 export const CRIO_CONF_FILES = ['/etc/crio/crio.conf']
 export const CRIO_CONF_D = '/etc/crio/crio.conf.d'

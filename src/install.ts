@@ -34,6 +34,7 @@ import {
   podmanHooksDirFor,
 } from './host-layout'
 import { hostPath, hostRootFrom } from './host-root'
+import { specFiles } from './spec-files'
 import { parseArgs } from './parse-args'
 import { DEFAULT_BINARY, HOOK_ENV, NAME, ourHook } from './registration'
 
@@ -273,22 +274,6 @@ const report = (io: HookIO, json: boolean, changes: Change[], extra: Record<stri
   else for (const c of changes) io.out(`${c.action} ${c.path}${c.lists === undefined ? '' : ` (${c.lists} hooks list${c.lists === 1 ? '' : 's'})`}`)
 }
 
-/** The CDI specs in DEFAULT_SPEC_DIRS (host paths), as CDI loads them: *.json and *.yaml, by name. */
-const specFiles = (at: (p: string) => string): string[] =>
-  DEFAULT_SPEC_DIRS.flatMap(dir => {
-    try {
-      return readdirSync(at(dir))
-        .filter(n => /\.(json|yaml)$/.test(n))
-        .sort()
-        .map(n => `${dir}/${n}`)
-    } catch (er) {
-      // Absent, or not a directory: CDI skips it too. Anything else is not a verdict on the host.
-      /* c8 ignore next -- root lists any directory: only a failing disk gets here */
-      if (errorCode(er) !== 'ENOENT' && errorCode(er) !== 'ENOTDIR') throw er
-      return []
-    }
-  })
-
 /**
  * The drop-in's text that adds `dir` to podman's effective hooks_dir, or
  * undefined when podman already reads `dir` without one of ours. The list
@@ -360,7 +345,7 @@ export const installCommand = (argv: string[], io: HookIO): number => {
   let failed = false
   const specs: SpecPlan[] = []
   if (flags.cdi) {
-    for (const path of specFiles(at)) {
+    for (const path of specFiles({ root })) {
       try {
         const real = realpathSync(at(path))
         const before = statSync(real)
