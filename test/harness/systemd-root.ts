@@ -10,8 +10,8 @@ import { debianRoot } from './debian-root'
  * runtimes.md "systemd as PID 1 here" found it boots on this machine
  * without a systemd of its own: a fresh proc, sysfs and cgroup2, tmpfs
  * /run and /tmp, and pivot_root (so units' own mount namespaces see the
- * root); /dev is its own (BOOT below). Its files are an overlay over the cached root,
- * which stays as built. Call from a private mount namespace
+ * root); /dev is its own (BOOT below). Its files are an overlay over the
+ * cached root, which stays as built. Call from a private mount namespace
  * (test/harness/private-ns.ts): the overlay and cgroup2 mounts die with it.
  */
 export interface BootedRoot {
@@ -21,8 +21,6 @@ export interface BootedRoot {
   path: (p: string) => string
   /** Runs a command inside every namespace of the booted root, as root with a clean environment. */
   run: (args: string[]) => SpawnSyncReturns<string>
-  /** The last `lines` of what PID 1 wrote (its console): for failure messages. */
-  console: (lines?: number) => string
   /** Host pids of the processes left in the booted pid namespace. */
   processes: () => number[]
   /**
@@ -91,7 +89,10 @@ export const bootSystemdRoot = async (): Promise<BootedRoot & { state: string }>
   for (const d of ['upper', 'work', 'root', 'cgroup2']) mkdirSync(join(work, d))
   const sh = (cmd: string, ...args: string[]) => {
     const r = spawnSync(cmd, args, { encoding: 'utf8' })
-    if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr.trim()}`)
+    if (r.status === 0) return
+    spawnSync('/usr/bin/umount', ['-l', root])
+    rmSync(work, { recursive: true, force: true })
+    throw new Error(`cannot boot the systemd root: ${cmd} ${args.join(' ')}: ${r.stderr.trim()}`)
   }
   sh('/usr/bin/mount', '-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${join(work, 'upper')},workdir=${join(work, 'work')}`, root)
   sh('/usr/bin/mount', '-t', 'cgroup2', 'cgroup2', cgroups)
@@ -104,7 +105,7 @@ export const bootSystemdRoot = async (): Promise<BootedRoot & { state: string }>
   const exited = new Promise<string>(res => boot.on('exit', (code, signal) => res(signal ?? String(code))))
   let done = false
   void exited.then(() => (done = true))
-  const consoleTail = (lines = 20) => readFileSync(log, 'utf8').trim().split('\n').slice(-lines).join('\n')
+  const consoleTail = () => readFileSync(log, 'utf8').trim().split('\n').slice(-5).join(' | ')
 
   // PID 1 is unshare's child (unshare -f), once it has exec'd systemd.
   let pid = 0
@@ -151,7 +152,7 @@ export const bootSystemdRoot = async (): Promise<BootedRoot & { state: string }>
     return status
   }
   const run = (args: string[]) => spawnSync('/usr/bin/nsenter', ['-t', String(pid), '-a', ...ENV, ...args], { encoding: 'utf8', timeout: 300_000 })
-  const booted = { pid, path: (p: string) => join('/proc', String(pid), 'root', p), run, console: consoleTail, processes, powerOff }
+  const booted = { pid, path: (p: string) => join('/proc', String(pid), 'root', p), run, processes, powerOff }
 
   // Polled: `is-system-running --wait` asked this early can miss the end of
   // the boot and wait for good (systemd 252).
@@ -161,7 +162,7 @@ export const bootSystemdRoot = async (): Promise<BootedRoot & { state: string }>
     state = run(['systemctl', 'is-system-running']).stdout.trim()
   }
   if (['', 'offline', 'initializing', 'starting'].includes(state)) {
-    const last = consoleTail(5).replace(/\s*\n\s*/g, ' | ')
+    const last = consoleTail()
     await powerOff()
     throw new Error(`systemd did not boot in the Debian 12 root: ${last || 'no output'}`)
   }
