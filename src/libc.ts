@@ -64,6 +64,7 @@ let loaded: Libc | undefined | null = null
 export const libc = (): Libc | undefined => {
   if (loaded !== null) return loaded
   const emitWarning = process.emitWarning
+  /* c8 ignore next -- called only where node:ffi loads */
   process.emitWarning = () => undefined
   let ffi: Ffi
   try {

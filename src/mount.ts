@@ -50,7 +50,7 @@ const start = (path: string, args: string[], fd?: number): Ran => {
     try {
       accessSync(path, constants.X_OK)
     } catch (er) {
-      return { code: errorCode(er) ?? errorText(er), status: null, signal: null, printed: '' }
+      return { code: errorText(er), status: null, signal: null, printed: '' }
     }
     const env = Object.entries(UTIL_ENV).map(([k, v]) => `${k}=${v}`)
     const r = c.spawn(path, [path, ...args], env, fd)
@@ -61,7 +61,7 @@ const start = (path: string, args: string[], fd?: number): Ran => {
   const { spawnSync } = require('node:child_process') as typeof import('node:child_process')
   const stdio = fd === undefined ? (['ignore', 'pipe', 'pipe'] as const) : (['ignore', 'pipe', 'pipe', fd] as const)
   const res = spawnSync(path, args, { stdio: [...stdio], env: UTIL_ENV, encoding: 'utf8' })
-  if (res.error) return { code: errorCode(res.error) ?? errorText(res.error), status: null, signal: null, printed: '' }
+  if (res.error) return { code: errorText(res.error), status: null, signal: null, printed: '' }
   return { status: res.status, signal: res.signal, printed: res.stdout + res.stderr }
 }
 
@@ -104,8 +104,9 @@ const FD_BASED = Buffer.from('fd-based-mount\0')
 
 /** Where mount(8)'s libmount.so.1 lives: multiarch (Debian, Ubuntu), lib64 (Fedora, RHEL, SUSE), lib (Arch, Alpine). */
 export const LIBMOUNT_DIRS = [
-  ...(process.arch === 'x64' ? ['/usr/lib/x86_64-linux-gnu', '/lib/x86_64-linux-gnu'] : []),
-  ...(process.arch === 'arm64' ? ['/usr/lib/aarch64-linux-gnu', '/lib/aarch64-linux-gnu'] : []),
+  ...Object.entries({ x64: 'x86_64-linux-gnu', arm64: 'aarch64-linux-gnu' })
+    .filter(([arch]) => arch === process.arch)
+    .flatMap(([, triplet]) => [`/usr/lib/${triplet}`, `/lib/${triplet}`]),
   '/usr/lib64',
   '/lib64',
   '/usr/lib',
