@@ -3,6 +3,8 @@
 // single executable application of that bundle on the pinned official Node
 // binary, so GPU nodes need no Node.js. `--arch x64|arm64|all` (default:
 // this machine's) chooses which; build/targets.mjs says where each goes.
+// Beside each, THIRD-PARTY-NOTICES: the licences of what it holds
+// (build/notices.mjs).
 import { build } from 'esbuild'
 import { execFileSync } from 'node:child_process'
 import { chmodSync, copyFileSync, linkSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
@@ -10,6 +12,7 @@ import { dirname, join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { ensureDebianPackages } from './debian-deps.mjs'
 import { baseNode as fetchBaseNode } from './node-base.mjs'
+import { BUNDLE_NOTICES, bundledPackages, executableNoticesPath, nodeLicence, noticesText, writeNotices } from './notices.mjs'
 import { crossPackages, executablePath, HOST_EXECUTABLE, runnerFor, targetArches, TARGETS } from './targets.mjs'
 
 const fail = message => {
@@ -26,7 +29,7 @@ try {
 
 const dist = resolve('dist')
 mkdirSync(dist, { recursive: true })
-await build({
+const { metafile } = await build({
   entryPoints: ['src/main.ts'],
   outfile: join(dist, 'cli.js'),
   bundle: true,
@@ -39,9 +42,21 @@ await build({
   alias: { 'supports-color': './build/empty.cjs' },
   legalComments: 'none',
   logLevel: 'warning',
+  // Which npm packages the bundle holds, for their licences (build/notices.mjs).
+  metafile: true,
 })
 chmodSync(join(dist, 'cli.js'), 0o755)
-// `npm pack` (prepack) needs only the bundle: it is the npm package's bin.
+// The metafile stays beside the bundle: what the notices were made from, and
+// what the packaging tests check them against.
+writeFileSync(join(dist, 'cli.meta.json'), `${JSON.stringify(metafile, null, 2)}\n`)
+let packages
+try {
+  packages = bundledPackages(metafile)
+  writeNotices(BUNDLE_NOTICES, noticesText(packages))
+} catch (er) {
+  fail(er.message)
+}
+// `npm pack` (prepack) needs only the bundle, the npm package's bin, and its notices.
 if (!arches.length) process.exit(0)
 
 // The base binaries come from the npm registry (build/node-base.mjs: exact
@@ -55,9 +70,10 @@ try {
 }
 
 for (const arch of arches) {
-  let baseNode, runner
+  let baseNode, runner, notices
   try {
     baseNode = fetchBaseNode(arch)
+    notices = noticesText(packages, nodeLicence(dirname(dirname(baseNode))))
     runner = runnerFor(arch)
   } catch (er) {
     fail(er.message)
@@ -93,6 +109,8 @@ for (const arch of arches) {
   // and on the same architecture for the code cache: a foreign one under qemu.
   const [cmd, ...args] = [...runner, baseNode, '--build-sea', config]
   execFileSync(cmd, args, { stdio: ['ignore', 'inherit', 'inherit'] })
+  // Its notices name the base Node package's LICENSE too (dist/linux-<arch>/THIRD-PARTY-NOTICES).
+  writeNotices(executableNoticesPath(arch), notices)
   // A rename, so a run of the previous executable in progress is not disturbed.
   renameSync(join(work, 'nvidia-procfs-hook'), output)
   if (arch === process.arch) {

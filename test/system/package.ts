@@ -2,7 +2,8 @@
 // builds it; dpkg-deb shows what is in it; dpkg installs it into a scratch
 // root and removes it again; lintian (when installed) has nothing to say.
 // The arm64 one (`--arch all`) is the amd64 one but for its executable, the
-// arm64 build: dpkg-deb shows that, and dpkg --force-architecture installs it
+// arm64 build, and its third-party notices, which name the arm64 base Node:
+// dpkg-deb shows that, and dpkg --force-architecture installs it
 // into another scratch root and removes it without running it.
 // Then the README's quick start on this machine, in a private mount
 // namespace where the package's files are overlaid onto /usr (as `dpkg -i`
@@ -29,6 +30,7 @@ import { writeBusyboxRootfs } from '../harness/busybox-rootfs'
 import { setSpecDir } from '../harness/cdi-dirs'
 import { elfHeader, filesUnder, modesUnder, sameBytes } from '../harness/file-checks'
 import { mountFakeDriver, unmountFakeDriver } from '../harness/fake-driver'
+import { checkNotices, nodeBase } from '../harness/notices'
 import { configCapture, hideHybridCgroup2, podman } from '../harness/podman'
 import { detachUnder } from '../harness/scratch'
 
@@ -47,6 +49,8 @@ const STAND_IN = resolve('test/harness/nvidia-hook-stand-in.mjs')
 const UNIT_DIR = '/usr/lib/systemd/system'
 const WATCH_UNIT = `${NAME}-cdi-watch.service`
 const DROP_IN = `nvidia-cdi-refresh.service.d/${NAME}.conf`
+/** The third-party notices (build/notices.mjs), gzipped as Debian policy asks of documentation that is not small. */
+const NOTICES = `/usr/share/doc/${NAME}/THIRD-PARTY-NOTICES.gz`
 
 const work = mkdtempSync(join(tmpdir(), 'nph-package-'))
 t.teardown(() => {
@@ -87,6 +91,7 @@ t.test('what the package holds', async t => {
     [`/usr/share/doc/${NAME}/changelog.Debian.gz`]: '-rw-r--r--',
     [`/usr/share/doc/${NAME}/changelog.gz`]: '-rw-r--r--',
     [`/usr/share/doc/${NAME}/copyright`]: '-rw-r--r--',
+    [NOTICES]: '-rw-r--r--',
     [`/usr/share/lintian/overrides/${NAME}`]: '-rw-r--r--',
     [`/usr/share/man/man1/${NAME}.1.gz`]: '-rw-r--r--',
     [`${UNIT_DIR}/${WATCH_UNIT}`]: '-rw-r--r--',
@@ -105,7 +110,16 @@ t.test('what the package holds', async t => {
   t.ok(sameBytes(join(extracted, 'usr/bin', NAME), EXE), `byte for byte ${EXE}`)
 })
 
-t.test('the arm64 package: the amd64 one but for its executable', async t => {
+t.test("third-party notices: every npm package esbuild's metafile puts in the bundle, and the base Node's LICENSE", async t => {
+  const notices = execFileSync('/bin/gzip', ['-dc', join(extracted, NOTICES)], { encoding: 'utf8' })
+  t.equal(notices, readFileSync('dist/linux-amd64/THIRD-PARTY-NOTICES', 'utf8'), 'the file the build wrote beside the executable')
+  checkNotices(t, notices, nodeBase('amd64'))
+  const copyright = readFileSync(join(extracted, `usr/share/doc/${NAME}/copyright`), 'utf8')
+  const header = copyright.split('\n\n')[0]
+  t.match(header, /\nComment: [^\n]*(\n [^\n]*)*\n \/usr\/share\/doc\/nvidia-procfs-hook\/THIRD-PARTY-NOTICES\.gz\.$/, "the copyright file's header paragraph points at it (a Comment)")
+})
+
+t.test('the arm64 package: the amd64 one but for its executable and its notices', async t => {
   const info = sh('dpkg-deb', ['-I', debArm64])
   t.match(info, `Package: ${NAME}\n`, 'dpkg-deb -I: Package')
   t.match(info, `Version: ${version}\n`, 'Version')
@@ -139,10 +153,13 @@ t.test('the arm64 package: the amd64 one but for its executable', async t => {
   const binary = join(extractedArm64, 'usr/bin', NAME)
   t.same(elfHeader(binary), { magic: '\x7fELF', machine: 0xb7 }, `/usr/bin/${NAME}: an aarch64 ELF (e_machine 0xb7)`)
   t.ok(sameBytes(binary, EXE_ARM64), `byte for byte ${EXE_ARM64}`)
-  // changelog.Debian.gz carries the time of its build.
-  for (const file of files.filter(f => f !== `/usr/bin/${NAME}` && f !== `/usr/share/doc/${NAME}/changelog.Debian.gz`)) {
+  // changelog.Debian.gz carries the time of its build; the notices name each one's base Node.
+  for (const file of files.filter(f => f !== `/usr/bin/${NAME}` && f !== `/usr/share/doc/${NAME}/changelog.Debian.gz` && f !== NOTICES)) {
     t.ok(sameBytes(join(extractedArm64, file), join(extracted, file)), `${file}: the amd64 one's`)
   }
+  const notices = execFileSync('/bin/gzip', ['-dc', join(extractedArm64, NOTICES)], { encoding: 'utf8' })
+  t.equal(notices, readFileSync('dist/linux-arm64/THIRD-PARTY-NOTICES', 'utf8'), `${NOTICES}: the file the build wrote beside the arm64 executable`)
+  checkNotices(t, notices, nodeBase('arm64'))
 })
 
 const root = join(work, 'root')

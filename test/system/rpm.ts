@@ -1,7 +1,8 @@
 // The .rpm (build/rpm.mjs, run by `npm run package`) as far as Debian's rpm
 // tools can show it: what it holds and needs, its scriptlets, an install
 // into a scratch root and an erase that leaves nothing. The aarch64 one
-// (`--arch all`) is the x86_64 one but for its executable, the arm64 build:
+// (`--arch all`) is the x86_64 one but for its executable, the arm64 build,
+// and its third-party notices, which name the arm64 base Node:
 // it installs with --ignorearch, its executable never run (the scriptlets
 // are off). Then the scriptlets' bodies, in a private mount namespace where
 // systemd "runs" the host (/run/systemd/system) and
@@ -21,6 +22,7 @@ import { join } from 'node:path'
 import { version } from '../../package.json'
 import { setSpecDir } from '../harness/cdi-dirs'
 import { elfHeader, filesUnder, modesUnder, perms, sameBytes } from '../harness/file-checks'
+import { checkNotices, nodeBase } from '../harness/notices'
 import { detachUnder } from '../harness/scratch'
 
 const NAME = 'nvidia-procfs-hook'
@@ -34,6 +36,9 @@ const WATCH_UNIT = `${NAME}-cdi-watch.service`
 const DROP_IN_DIR = `${UNIT_DIR}/nvidia-cdi-refresh.service.d`
 const DROP_IN = `${DROP_IN_DIR}/${NAME}.conf`
 const DOC_DIR = `/usr/share/doc/${NAME}`
+/** The third-party notices (build/notices.mjs): a %license file, where rpm puts those. */
+const LICENSE_DIR = `/usr/share/licenses/${NAME}`
+const NOTICES = `${LICENSE_DIR}/THIRD-PARTY-NOTICES`
 /** podman's precreate file, in a directory of ours; CRI-O's createContainer file, where CRI-O reads. */
 const PODMAN_HOOKS_DIR = `/usr/share/${NAME}`
 const HOOKS_FILE = `${PODMAN_HOOKS_DIR}/hooks.d/${NAME}.json`
@@ -98,6 +103,8 @@ const EXPECTED: Record<string, string> = {
   [DOC_DIR]: 'drwxr-xr-x',
   [`${DOC_DIR}/changelog.gz`]: '-rw-r--r--',
   [`${DOC_DIR}/copyright`]: '-rw-r--r--',
+  [LICENSE_DIR]: 'drwxr-xr-x',
+  [NOTICES]: '-rw-r--r--',
 }
 
 t.test('what the package holds and needs', async t => {
@@ -117,9 +124,10 @@ t.test('what the package holds and needs', async t => {
   const scripts = query('--scripts')
   for (const kind of ['postinstall', 'preuninstall', 'postuninstall']) t.match(scripts, `${kind} scriptlet (using /bin/sh):\n`, kind)
   t.notMatch(scripts, /preinstall|posttrans|pretrans/, 'no others')
+  t.equal(query('--licensefiles'), `${NOTICES}\n`, 'rpm -qp --licensefiles: the notices, and only they')
 })
 
-t.test('the aarch64 package: the x86_64 one but for its executable', async t => {
+t.test('the aarch64 package: the x86_64 one but for its executable and its notices', async t => {
   t.equal(queryArm64('--qf', '%{ARCH}'), 'aarch64', 'ARCH aarch64')
   const info = queryArm64('-i')
   for (const field of [`Name        : ${NAME}`, `Version     : ${version}`, 'Release     : 1', 'Architecture: aarch64', 'License     : Apache-2.0']) t.match(info, `${field}\n`)
@@ -141,7 +149,10 @@ t.test('the aarch64 package: the x86_64 one but for its executable', async t => 
   t.ok(sameBytes(join(payloadArm64, 'usr/bin', NAME), EXE_ARM64), `byte for byte ${EXE_ARM64}`)
   t.same(elfHeader(join(payload, 'usr/bin', NAME)), { magic: '\x7fELF', machine: 0x3e }, `x86_64's /usr/bin/${NAME}: an x86-64 ELF (e_machine 0x3e)`)
   t.ok(sameBytes(join(payload, 'usr/bin', NAME), EXE), `byte for byte ${EXE}`)
-  for (const file of files.filter(f => f !== `/usr/bin/${NAME}`)) t.ok(sameBytes(join(payloadArm64, file), join(payload, file)), `${file}: the x86_64 package's`)
+  for (const file of files.filter(f => f !== `/usr/bin/${NAME}` && f !== NOTICES)) t.ok(sameBytes(join(payloadArm64, file), join(payload, file)), `${file}: the x86_64 package's`)
+  const notices = readFileSync(join(payloadArm64, NOTICES), 'utf8')
+  t.equal(notices, readFileSync('dist/linux-arm64/THIRD-PARTY-NOTICES', 'utf8'), `aarch64's ${NOTICES}: the file the build wrote beside the arm64 executable`)
+  checkNotices(t, notices, nodeBase('arm64'))
 })
 
 const root = join(work, 'root')
@@ -170,11 +181,15 @@ t.test('rpm installs it into a scratch root, and erases it', async t => {
     t.equal(readFileSync(join(root, installed), 'utf8'), readFileSync(source, 'utf8'), `${installed}: as in ${source}`)
   }
   t.match(execFileSync('/bin/gzip', ['-dc', join(root, DOC_DIR, 'changelog.gz')], { encoding: 'utf8' }), readFileSync('CHANGELOG.md', 'utf8'))
+  const notices = readFileSync(join(root, NOTICES), 'utf8')
+  t.equal(notices, readFileSync('dist/linux-amd64/THIRD-PARTY-NOTICES', 'utf8'), `${NOTICES}: the file the build wrote beside the executable`)
+  checkNotices(t, notices, nodeBase('amd64'))
+  t.match(readFileSync(join(root, DOC_DIR, 'copyright'), 'utf8'), `their copyright and licence notices, and Node.js's, are in\n ${NOTICES}.\n`, 'the copyright file points at it')
 
   inRoot('--nodeps', '--noscripts', '-e', NAME)
   t.equal(spawnSync('/usr/bin/rpm', ['--root', root, '--dbpath', '/var/lib/rpm', '-q', NAME]).status, 1, 'rpm -q: not installed')
   t.same(filesUnder(root).filter(f => !f.startsWith(join(root, 'var/lib/rpm/'))), [], 'no file left but the rpm database')
-  for (const dir of [DOC_DIR, DROP_IN_DIR]) t.notOk(existsSync(join(root, dir)), `${dir}: its own directories go too`)
+  for (const dir of [DOC_DIR, DROP_IN_DIR, LICENSE_DIR]) t.notOk(existsSync(join(root, dir)), `${dir}: its own directories go too`)
 })
 
 t.test('rpm --ignorearch installs the aarch64 one into another scratch root, as the x86_64 one, and erases it', async t => {

@@ -4,7 +4,7 @@ import { readdirSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { DEB_ARCH } from '../harness/target'
 
-// build/deb.mjs's refusals; test/system/package.ts builds and checks a real package.
+// build/deb.mjs's refusals (build/rpm.mjs's too, where both share them); test/system/package.ts builds and checks a real package.
 const DEB_SCRIPT = resolve('build/deb.mjs')
 // Without tap's NODE_OPTIONS (which tap puts back into every spawn's env, so
 // env(1) takes it out): build code is not what the suite's coverage is about.
@@ -20,10 +20,20 @@ t.test('refuses to package before the executable is built', async t => {
   }
 })
 
+t.test('refuses to package an executable without its third-party notices (build/notices.mjs)', async t => {
+  for (const script of [DEB_SCRIPT, resolve('build/rpm.mjs')]) {
+    const dir = t.testdir({ 'package.json': JSON.stringify({ version: '9.9.9' }), dist: { [`linux-${DEB_ARCH[process.arch]}`]: { 'nvidia-procfs-hook': 'built by an older build.mjs' } } })
+    const res = node(dir, [script, `${dir}/out`])
+    t.equal(res.status, 1)
+    t.equal(res.stderr, `${dir}/dist/linux-${DEB_ARCH[process.arch]}/THIRD-PARTY-NOTICES does not exist: run npm run build first\n`, script)
+    t.same(readdirSync(dir).sort(), ['dist', 'package.json'], 'nothing written')
+  }
+})
+
 t.test('refuses a man page that names another version', async t => {
   const dir = t.testdir({
     'package.json': JSON.stringify({ version: '9.9.9' }),
-    dist: { [`linux-${DEB_ARCH[process.arch]}`]: { 'nvidia-procfs-hook': 'not really an executable' } },
+    dist: { [`linux-${DEB_ARCH[process.arch]}`]: { 'nvidia-procfs-hook': 'not really an executable', 'THIRD-PARTY-NOTICES': 'notices' } },
     man: { 'nvidia-procfs-hook.1': '.TH NVIDIA-PROCFS-HOOK 1 "2026-11-26" "nvidia-procfs-hook 0.1.0"\n' },
   })
   const res = run(dir)
@@ -33,7 +43,7 @@ t.test('refuses a man page that names another version', async t => {
 
 t.test('--arch: an unknown one is named; a foreign one not built says how to build it', async t => {
   for (const script of [DEB_SCRIPT, resolve('build/rpm.mjs')]) {
-    const dir = t.testdir({ 'package.json': JSON.stringify({ version: '9.9.9' }), dist: { [`linux-${DEB_ARCH[process.arch]}`]: { 'nvidia-procfs-hook': 'built for this machine' } } })
+    const dir = t.testdir({ 'package.json': JSON.stringify({ version: '9.9.9' }), dist: { [`linux-${DEB_ARCH[process.arch]}`]: { 'nvidia-procfs-hook': 'built for this machine', 'THIRD-PARTY-NOTICES': 'its notices' } } })
     const unknown = node(dir, [script, '--arch', 'riscv64'])
     t.equal(unknown.status, 1)
     t.equal(unknown.stderr, 'nvidia-procfs-hook: --arch riscv64: not one of x64, arm64, all\n', script)
