@@ -39,6 +39,10 @@ export const runHookAsync = (args: string[], input = '', env: NodeJS.ProcessEnv 
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
     child.on('error', fail)
     child.on('close', (status, signal) => done({ status, signal, stdout, stderr }))
+    // A run with nothing to do may exit before reading its state, as runtimes allow (Go's exec ignores that EPIPE).
+    child.stdin.on('error', er => {
+      if ((er as NodeJS.ErrnoException).code !== 'EPIPE') fail(er)
+    })
     child.stdin.end(input)
   })
 

@@ -48,7 +48,8 @@ t.test('--version under qemu-user, from a sysroot of Debian arm64 libraries', as
 
 t.test('the executable\'s files again, as an arm64 host runs it', { skip: noPrivateBinfmt }, async t => {
   const before = hostBinfmt()
-  for (const file of EXECUTABLE_FILES) await t.spawn(process.execPath, [...process.execArgv, file], { env: { ...env, [ARCH_VAR]: ARCH } }, `arm64: ${file}`)
+  // Every start of the executable is emulated: a file's own 30 s default is too short under load.
+  for (const file of EXECUTABLE_FILES) await t.spawn(process.execPath, [...process.execArgv, file], { env: { ...env, [ARCH_VAR]: ARCH, TAP_TIMEOUT: '600' } }, `arm64: ${file}`)
   t.same(hostBinfmt(), before, 'nothing registered on this machine')
 })
 
