@@ -15,14 +15,13 @@ enterPrivateMountNamespace()
 // Each real sandbox takes a fraction of a second; a loaded machine, more than tap's 30 s for the file.
 t.setTimeout(300_000)
 
-import { closeSync, cpSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { closeSync, cpSync, mkdtempSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { spawnSync } from 'node:child_process'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { writeBusyboxRootfs } from '../harness/busybox-rootfs'
-import { FAKE_PARAMS, mountFakeDriver, unmountFakeDriver } from '../harness/fake-driver'
+import { FAKE_PARAMS } from '../harness/fake-driver'
 import { findRealTools, goferLog, placeFiles, processesNaming, type RealTools, type Runsc } from '../harness/real-tools'
-import { detachUnder, mountsUnder } from '../harness/scratch'
+import { containerWork, mountsUnder } from '../harness/scratch'
 import { EXE } from '../harness/target'
 import { ourHook } from '../../src/registration'
 import { parseMountinfo } from '../../src/mountinfo'
@@ -38,13 +37,7 @@ type Form = keyof typeof FORMS
 const RUNSC_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' }
 
 const main = (tools: RealTools) => {
-  const work = mkdtempSync(join(tmpdir(), 'nph-e2e-runsc-bundle-'))
-  t.teardown(() => {
-    detachUnder(work)
-    rmSync(work, { recursive: true, force: true })
-  })
-  mountFakeDriver(1)
-  t.teardown(unmountFakeDriver)
+  const work = containerWork(t, 'nph-e2e-runsc-bundle-')
   // One busybox rootfs, copied for each run.
   const template = join(work, 'rootfs')
   writeBusyboxRootfs(template)

@@ -29,18 +29,16 @@ if (typeof found !== 'string') {
 }
 
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { writeBusyboxRootfs } from '../harness/busybox-rootfs'
 import { setSpecDir } from '../harness/cdi-dirs'
 import { startContainerd } from '../harness/containerd'
 import { criClient } from '../harness/cri-client'
-import { mountFakeDriver, unmountFakeDriver } from '../harness/fake-driver'
 import { busyboxImage } from '../harness/oci-image'
 import { podman } from '../harness/podman'
 import { placeFiles, runscChecks, type RealTools } from '../harness/real-tools'
-import { detachUnder, mountsUnder } from '../harness/scratch'
+import { containerWork, mountsUnder } from '../harness/scratch'
 
 const EXE = resolve('dist/nvidia-procfs-hook')
 const IMAGE = 'docker.io/library/nph-busybox:1'
@@ -49,13 +47,7 @@ const CRI_ERROR = 'error unmarshaling mounts: unexpected end of JSON input'
 const OUTPUT = 'echo container-started; echo "GPU_UNDER_TEST=$GPU_UNDER_TEST"'
 
 const main = (tools: RealTools) => {
-  const work = mkdtempSync(join(tmpdir(), 'nph-e2e-runsc-engines-'))
-  t.teardown(() => {
-    detachUnder(work)
-    rmSync(work, { recursive: true, force: true })
-  })
-  mountFakeDriver(1)
-  t.teardown(unmountFakeDriver)
+  const work = containerWork(t, 'nph-e2e-runsc-engines-')
   const etcCdi = join(work, 'etc-cdi')
   mkdirSync(etcCdi)
   t.teardown(setSpecDir('/etc/cdi', etcCdi))

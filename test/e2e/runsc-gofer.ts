@@ -14,13 +14,11 @@ enterPrivateMountNamespace()
 t.setTimeout(300_000)
 
 import { spawnSync } from 'node:child_process'
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { writeBusyboxRootfs } from '../harness/busybox-rootfs'
-import { mountFakeDriver, unmountFakeDriver } from '../harness/fake-driver'
 import { findRealTools, goferLog, placeFiles, type RealTools, type Runsc } from '../harness/real-tools'
-import { detachUnder } from '../harness/scratch'
+import { containerWork } from '../harness/scratch'
 import { EXE } from '../harness/target'
 import { parseMountinfo } from '../../src/mountinfo'
 import { ourHook } from '../../src/registration'
@@ -61,13 +59,7 @@ interface Seen {
 }
 
 const main = (tools: RealTools) => {
-  const work = mkdtempSync(join(tmpdir(), 'nph-e2e-runsc-gofer-'))
-  t.teardown(() => {
-    detachUnder(work)
-    rmSync(work, { recursive: true, force: true })
-  })
-  mountFakeDriver(1)
-  t.teardown(unmountFakeDriver)
+  const work = containerWork(t, 'nph-e2e-runsc-gofer-')
   const template = join(work, 'rootfs')
   writeBusyboxRootfs(template)
   const lib = join(work, 'libcuda.so.1')

@@ -12,28 +12,20 @@ enterPrivateMountNamespace()
 t.setTimeout(300_000)
 
 import { spawnSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { writeBusyboxRootfs } from '../harness/busybox-rootfs'
 import { setSpecDir } from '../harness/cdi-dirs'
-import { mountFakeDriver, unmountFakeDriver } from '../harness/fake-driver'
 import { podman } from '../harness/podman'
 import { findRealTools, placeFiles, runscChecks, type RealTools } from '../harness/real-tools'
-import { detachUnder, mountsUnder } from '../harness/scratch'
+import { containerWork, mountsUnder } from '../harness/scratch'
 import { EXE } from '../harness/target'
 
 const OUTPUT = 'echo container-started; echo "GPU_UNDER_TEST=$GPU_UNDER_TEST"'
 
 const main = (tools: RealTools) => {
   // Short: podman 4.3 refuses a runroot longer than 50 characters.
-  const work = mkdtempSync(join(tmpdir(), 'nph-rp-'))
-  t.teardown(() => {
-    detachUnder(work)
-    rmSync(work, { recursive: true, force: true })
-  })
-  mountFakeDriver(1)
-  t.teardown(unmountFakeDriver)
+  const work = containerWork(t, 'nph-rp-')
   const etcCdi = join(work, 'etc-cdi')
   mkdirSync(etcCdi)
   t.teardown(setSpecDir('/etc/cdi', etcCdi))
