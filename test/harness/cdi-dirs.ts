@@ -1,7 +1,8 @@
 import { execFileSync } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmdirSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { basename, dirname, join } from 'node:path'
+import { readMountinfo } from '../../src/mountinfo'
 
 const mount = (...args: string[]) => execFileSync('/usr/bin/mount', args)
 const umount = (path: string) => execFileSync('/usr/bin/umount', [path])
@@ -33,11 +34,27 @@ const overlayParent = (path: string, make: (upperEntry: string) => void) => {
  * the undo, which leaves nothing behind on the host.
  */
 export const setSpecDir = (path: string, source?: string): (() => void) => {
+  // A parent that is already one of these overlays (/etc for /etc/containerd,
+  // then /etc/cdi) takes the change in its own tmpfs upper layer: a second
+  // overlay on top would hide the first one's binds (lower layers carry no
+  // submounts).
+  const onOverlay = readMountinfo().filter(m => m.mountPoint === realpathSync(dirname(path))).pop()?.source === 'nph-test-overlay'
   if (source === undefined) {
-    // An overlay whiteout (a 0/0 character device) hides the lower entry.
-    return existsSync(path) ? overlayParent(path, entry => execFileSync('/usr/bin/mknod', [entry, 'c', '0', '0'])) : () => {}
+    if (!existsSync(path)) return () => {}
+    // Removing through the overlay writes whiteouts; a fresh overlay takes one made by hand (a 0/0 character device).
+    if (onOverlay) {
+      rmSync(path, { recursive: true })
+      return () => {}
+    }
+    return overlayParent(path, entry => execFileSync('/usr/bin/mknod', [entry, 'c', '0', '0']))
   }
-  const undo = existsSync(path) ? () => {} : overlayParent(path, entry => mkdirSync(entry))
+  let undo = () => {}
+  if (!existsSync(path) && onOverlay) {
+    mkdirSync(path)
+    undo = () => rmdirSync(path)
+  } else if (!existsSync(path)) {
+    undo = overlayParent(path, entry => mkdirSync(entry))
+  }
   mount('--bind', source, path)
   return () => {
     umount(path)
