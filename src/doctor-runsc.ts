@@ -148,12 +148,11 @@ const flagReasons = (use: RunscUse, facts: RunscFacts): Reason[] =>
         .filter(f => !facts.flagNames?.has(f))
         .map(f => ({ status: 'fail' as const, text: `${use.flagsFile ?? 'its configuration'} passes --${f}, which this runsc does not know: it refuses every container`, fix: `remove ${f} from ${use.engine === 'podman' ? '[engine.runtimes_flags]' : '[runsc_config]'} in ${use.flagsFile}` }))
 
-const SPEC_SAYS: Record<EntryState, (file: string) => string> = {
+/** What a spec in a failing state says in the verdict (a present or unneeded entry says nothing). */
+const SPEC_SAYS: Record<Extract<EntryState, 'needed' | 'unsafe' | 'broken'>, (file: string) => string> = {
   needed: f => `${f} needs ${NAME} in front of NVIDIA's disable-device-node-modification (the gofer fails with params ENOENT; the user sees "EOF")`,
-  present: f => `${f}: our entry is in front`,
   unsafe: f => `${f} holds an unsafe entry of ours`,
   broken: f => `${f}: our entry runs a binary that is not there`,
-  'not needed': f => `${f}: our entry is not needed`,
 }
 
 /**

@@ -79,6 +79,18 @@ t.test('no driver: exit 0 before reading the state, config.json or anything else
   t.equal(hookCommand(['--source', MISSING, '--state', `${b}/absent-state.json`], io().hookIO), 0)
 })
 
+t.test('a source that is not a directory is an error, logged as such', async t => {
+  const b = bundleDir(t)
+  const log = `${b}/hook.log`
+  t.throws(() => hookCommand(['--source', `${b}/config.json`, '--log-file', log], io(state(b)).hookIO), { name: 'HookError', message: `source ${b}/config.json is not a directory` })
+  t.match(JSON.parse(readFileSync(log, 'utf8')), { action: 'failed', reason: `source ${b}/config.json is not a directory`, exitCode: 1 })
+})
+
+t.test('with a driver, a bundle without config.json is an error', async t => {
+  const b = bundleDir(t)
+  t.throws(() => hookCommand(['--source', `${b}/source`], io(state(`${b}/rootfs`)).hookIO), { name: 'HookError', message: `bundle config ${b}/rootfs/config.json does not exist` })
+})
+
 t.test('a log file that cannot be opened is one warning; the run goes on', async t => {
   const b = bundleDir(t)
   const log = `${b}/no-such-dir/hook.log`

@@ -45,6 +45,8 @@ t.test('loops and non-directories are named', async t => {
   t.throws(() => hostPath(root, '/loop-a/x'), new HookError(`cannot resolve /loop-a/x under host root ${root}: too many levels of symbolic links`))
   t.throws(() => hostPath(root, '/file/x'), new HookError(`cannot resolve /file/x under host root ${root}: /file is not a directory`))
   t.throws(() => hostPath(join(root, 'absent'), '/etc'), { message: /^cannot resolve \/etc under host root .*absent: ENOENT$/ })
+  const long = 'x'.repeat(256)
+  t.throws(() => hostPath(root, `/run/${long}`), new HookError(`cannot resolve /run/${long} under host root ${root}: /run/${long}: ENAMETOOLONG`))
 })
 
 t.test('with / as the root the kernel resolves: the path is kept', async t => {
