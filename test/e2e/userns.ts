@@ -3,7 +3,7 @@ import { enterPrivateMountNamespace } from '../harness/private-ns'
 enterPrivateMountNamespace()
 
 import { spawnSync } from 'node:child_process'
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { writeBusyboxRootfs } from '../harness/busybox-rootfs'
@@ -19,7 +19,7 @@ import { ourHook } from '../../src/registration'
 // root's: from inside such a namespace neither can be opened. The hook has
 // nothing to do there (runc and crun mount the container's own procfs), so
 // the container must start, with a driver and without one.
-const EXE = resolve('dist/nvidia-procfs-hook')
+const BUILT = resolve('dist/nvidia-procfs-hook')
 const RUNTIMES = ['runc', 'crun'] as const
 const USER = { name: 'nph-rootless', uid: 4711, gid: 4711, subid: 200000 }
 
@@ -30,6 +30,9 @@ t.teardown(() => {
   rmSync(work, { recursive: true, force: true })
 })
 hideHybridCgroup2()
+// Where the other uids can reach it: a clone under root's 0700 home cannot be run from there.
+const EXE = join(work, 'nvidia-procfs-hook')
+copyFileSync(BUILT, EXE)
 
 // Each namespace's root owns its rootfs, as an image unpacked for it would be.
 const rootfsFor = (name: string, uid: number, gid: number) => {
@@ -145,6 +148,7 @@ const podman = (p: Podman, args: string[]) =>
         XDG_RUNTIME_DIR: join(p.dir, 'run'),
         PODMAN_IGNORE_CGROUPSV1_WARNING: '1',
       },
+      cwd: work,
       encoding: 'utf8',
       timeout: 120_000,
     },

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 
@@ -8,10 +8,12 @@ import { join, resolve } from 'node:path'
 // rootless or --uidmap container's hooks run): uid 65534 makes one with
 // `unshare -U -r`, which maps only itself to root. The bundle is root's and
 // 0700, as a runtime's is, so config.json cannot be opened from there.
-const EXE = resolve('dist/nvidia-procfs-hook')
 const work = mkdtempSync(join(tmpdir(), 'nph-userns-hook-'))
 chmodSync(work, 0o755)
 t.teardown(() => rmSync(work, { recursive: true, force: true }))
+// Where uid 65534 can reach it: a clone under root's 0700 home cannot be run from there.
+const EXE = join(work, 'nvidia-procfs-hook')
+copyFileSync(resolve('dist/nvidia-procfs-hook'), EXE)
 const bundle = join(work, 'bundle')
 mkdirSync(join(bundle, 'rootfs'), { recursive: true })
 writeFileSync(join(bundle, 'config.json'), JSON.stringify({ root: { path: 'rootfs' } }))
@@ -24,12 +26,13 @@ const state = JSON.stringify({ ociVersion: '1.0.2', id: 'c1', status: 'creating'
 const asNobody = (userns: boolean, args: string[]) =>
   spawnSync('/usr/bin/setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', ...(userns ? ['/usr/bin/unshare', '-U', '-r'] : []), EXE, ...args], {
     input: state,
+    cwd: work,
     encoding: 'utf8',
     env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
   })
 
 t.test('in a user namespace without host root: an unreadable config.json is nothing to do', async t => {
-  const map = spawnSync('/usr/bin/setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '/usr/bin/unshare', '-U', '-r', '/bin/cat', '/proc/self/uid_map'], { encoding: 'utf8' })
+  const map = spawnSync('/usr/bin/setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '/usr/bin/unshare', '-U', '-r', '/bin/cat', '/proc/self/uid_map'], { cwd: work, encoding: 'utf8' })
   t.match(map.stdout, /^\s*0\s+65534\s+1\s*$/, 'only uid 65534 is mapped, to root')
   const r = asNobody(true, ['--stage', 'createContainer', '--source', source])
   t.equal(r.status, 0, r.stderr)
