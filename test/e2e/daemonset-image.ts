@@ -86,6 +86,8 @@ t.test('the image builds from deploy/Containerfile on a Debian 12 base made here
   t.equal(podman('image', 'inspect', '--format', '{{.Architecture}}', IMAGE).stdout, `${ARCH}\n`, `an ${ARCH} image`)
   const version = podman('run', '--rm', '--network', 'none', IMAGE, '--version')
   t.match(version.stdout, /^nvidia-procfs-hook \d+\.\d+\.\d+ \(node v26\.\d+\.\d+\)\n$/)
+  const notices = podman('run', '--rm', '--network', 'none', '--entrypoint', '/bin/cat', IMAGE, '/usr/share/doc/nvidia-procfs-hook/THIRD-PARTY-NOTICES')
+  t.equal(notices.stdout, readFileSync(`dist/linux-${DEB_ARCH[TARGET_ARCH]}/THIRD-PARTY-NOTICES`, 'utf8'), 'the licences of what the executable holds, as the build wrote them')
 })
 
 t.test('the init container installs the executable on the host', async t => {
