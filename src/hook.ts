@@ -85,7 +85,8 @@ const readTarget = (flags: Record<string, string | undefined>, io: HookIO, stand
   try {
     return { state, rootfs: rootfsFromBundle(state.bundle), standalone }
   } catch (er) {
-    const code = er instanceof HookError ? errorCode(er.cause) : undefined
+    // rootfsFromBundle's errors are HookErrors; a system error behind one is its cause.
+    const code = errorCode((er as Error).cause)
     if (code !== 'EACCES' && code !== 'EPERM') throw er
     /* c8 ignore start -- root reads any file: only a user namespace gets here (test/system/userns-hook.ts runs it) */
     if (mapsHostRoot(readFileBounded('/proc/self/uid_map', 'uid map'))) throw er
@@ -171,9 +172,10 @@ export const hookCommand = (argv: string[], io: HookIO): number => {
       return conclude({ action: 'skipped', reason: `no NVIDIA driver loaded (${source} does not exist)`, warning: false })
     }
     const target = readTarget(flags, io, standalone)
-    logged = { id: target.state?.id, rootfs: 'rootfs' in target ? target.rootfs : undefined }
+    logged = { id: target.state?.id }
     /* c8 ignore next -- as in readTarget: only a user namespace (test/system/userns-hook.ts) */
     if ('unreadable' in target) return conclude({ action: 'skipped', reason: target.unreadable, warning: false })
+    logged.rootfs = target.rootfs
     debug('rootfs %s, state %o', target.rootfs, target.state)
     const placement = target.standalone ? { act: 'here' as const, stage: placedStage } : place(placedStage, target.state?.pid, io.probe)
     placedStage = placement.stage
