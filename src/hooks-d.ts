@@ -19,6 +19,18 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 
 const isStringArray = (v: unknown): v is string[] => Array.isArray(v) && v.every(s => typeof s === 'string')
 
+/** `text` as a JSON object; throws HookError naming `file` (`consequence` follows a parse error). */
+const jsonObject = (text: string, file: string, consequence = ''): Record<string, unknown> => {
+  let raw: unknown
+  try {
+    raw = JSON.parse(text)
+  } catch (er) {
+    throw new HookError(`${file}: not JSON (${(er as Error).message})${consequence}`)
+  }
+  if (!isObject(raw)) throw new HookError(`${file}: expected a JSON object`)
+  return raw
+}
+
 /**
  * Parses and checks a hooks.d file; throws naming the file and field. Stricter
  * than podman where podman is silent: a `when` with no condition matches no
@@ -30,13 +42,7 @@ export const parseHooksFile = (text: string, file: string): HooksFile => {
   const fail = (msg: string): never => {
     throw new HookError(`${file}: ${msg}`)
   }
-  let raw: unknown
-  try {
-    raw = JSON.parse(text)
-  } catch (er) {
-    return fail(`not JSON (${(er as Error).message}); podman fails every container on this`)
-  }
-  if (!isObject(raw)) return fail('expected a JSON object')
+  const raw = jsonObject(text, file, '; podman fails every container on this')
   if (raw.version !== '1.0.0') fail(`"version" must be "1.0.0", got ${JSON.stringify(raw.version)}`)
   const { hook, when, stages } = raw
   if (!isObject(hook)) return fail('"hook" must be an object')
@@ -105,13 +111,7 @@ export const loadHooksFile = (text: string, file: string, extensionStages: reado
   const fail = (msg: string): never => {
     throw new HookError(`${file}: ${msg}`)
   }
-  let raw: unknown
-  try {
-    raw = JSON.parse(text)
-  } catch (er) {
-    return fail(`not JSON (${(er as Error).message})`)
-  }
-  if (!isObject(raw)) return fail('expected a JSON object')
+  const raw = jsonObject(text, file)
   const optional = (v: unknown, ok: (v: unknown) => boolean, field: string) => {
     if (v !== undefined && v !== null && !ok(v)) fail(`"${field}" has the wrong type`)
   }
