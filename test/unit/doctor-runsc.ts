@@ -137,6 +137,20 @@ t.test('fixes name what the engine configured', async t => {
   t.match(noFile, { summary: /its configuration passes --bogus, which this runsc does not know/ })
 })
 
+t.test('stand-in: the engine flags that pin or allow a driver', async t => {
+  // The same judgements as the real releases' test above, for a newcomer's run without them.
+  const { host, facts } = standIn(t, 'release-20260822.0', { flags: ['nvproxy', 'nvproxy-driver-version', 'nvproxy-allow-unsupported-driver'] })
+  const judge = (flags: Record<string, string>, driver: string) =>
+    gpuPodsVerdict(host, { engine: 'containerd', name: 'runsc', wanted: facts.binary, binary: facts.binary, flags, configured: true, flagsFile: '/etc/containerd/runsc.toml' }, facts, ctx(driver))
+  t.match(judge({ 'nvproxy-driver-version': '580.126.20' }, '610.57.04'), { status: 'ok', summary: /nvproxy pinned to driver ABI 580\.126\.20 \(nvproxy-driver-version in \/etc\/containerd\/runsc\.toml\) for driver 610\.57\.04/ })
+  t.match(judge({ 'nvproxy-driver-version': '999.1' }, '610.57.04'), {
+    status: 'fail',
+    summary: /nvproxy-driver-version = 999\.1 in \/etc\/containerd\/runsc\.toml is not a version this runsc supports/,
+    fix: /^set nvproxy-driver-version to one of `.*\/usr\/local\/bin\/runsc nvproxy list-supported-drivers` in \/etc\/containerd\/runsc\.toml, or remove it$/,
+  })
+  t.match(judge({ 'nvproxy-allow-unsupported-driver': 'true' }, '610.57.04'), { status: 'warn', summary: /driver 610\.57\.04 is not in this runsc's nvproxy list \(newest 590\.48\.01\); nvproxy-allow-unsupported-driver in \/etc\/containerd\/runsc\.toml lets it try/ })
+})
+
 t.test('each spec against the runsc: sockets; and what the self-test found outweighs the binary', async t => {
   const root = makeHost(t, {
     'usr/local/bin/runsc': runscStandIn('release-20260601.0'),
