@@ -128,7 +128,10 @@ export const probeHookPhase = (runsc: string, flags: Record<string, string>, ent
     const hooks: RunscHooks | undefined = marked('ran') ? (marked('cdi-form') ? 'runs' : 'runs-but-nvidia-cdi-hook') : res.status === 0 ? 'skips' : undefined
     const shown = hooks === undefined ? {} : { hooks }
     if (res.error) {
-      result = { pass: false, said: `runsc create: ${errorCode(res.error) === 'ETIMEDOUT' ? `no answer within ${timeoutMs / 1000} s` : errorText(res.error)}`, ...shown }
+      // ETIMEDOUT; anything else means /usr/bin/unshare itself could not be run.
+      /* c8 ignore next */
+      const why = errorCode(res.error) === 'ETIMEDOUT' ? `no answer within ${timeoutMs / 1000} s` : errorText(res.error)
+      result = { pass: false, said: `runsc create: ${why}`, ...shown }
     } else if (res.status !== 0) {
       result = { pass: false, said: firstFatal(logs, readFileSync(outFile, 'utf8'), `runsc create: exit ${res.status ?? res.signal}`), ...shown }
     } else if (hooks === 'skips') {

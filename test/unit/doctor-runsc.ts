@@ -129,6 +129,8 @@ t.test('fixes name what the engine configured', async t => {
   t.equal(missing({}), "install runsc on containerd's PATH (/usr/local/bin/runsc)")
   t.equal(missing({ source: '/etc/containerd/config.toml' }), "install runsc on containerd's PATH (/usr/local/bin/runsc), or set binary_name in /etc/containerd/config.toml")
   t.equal(missing({ wanted: '/opt/x/runsc' }), 'install runsc at /opt/x/runsc')
+  t.equal(missing({ wanted: '/opt/x/runsc or /opt/y/runsc', source: '/etc/containers/containers.conf' }), 'install runsc at /opt/x/runsc, or point /etc/containers/containers.conf at one')
+  t.equal(missing({ source: '/etc/containerd/config.toml', flagsFile: '/etc/containerd/runsc.toml' }), "install runsc on containerd's PATH (/usr/local/bin/runsc), or set binary_name in /etc/containerd/runsc.toml")
   t.equal(gpuPodsVerdict({ root: '/' }, { ...pathUse('/none/runsc'), binary: undefined } as unknown as RunscUse, undefined, ctx('580.126.20')).status, 'warn', 'not configured: a warning')
   const { host, facts } = standIn(t, 'release-20260520.0')
   const podman = gpuPodsVerdict(host, { engine: 'podman', name: 'runsc', wanted: '/usr/local/bin/runsc', binary: facts.binary, flags: { 'nvproxy-allow-unsupported-driver': 'true' }, configured: true, flagsFile: '/etc/containers/containers.conf.d/gpu.conf' }, facts, ctx('580.126.20'))
