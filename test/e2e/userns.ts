@@ -3,7 +3,7 @@ import { enterPrivateMountNamespace } from '../harness/private-ns'
 enterPrivateMountNamespace()
 
 import { spawnSync } from 'node:child_process'
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { writeBusyboxRootfs } from '../harness/busybox-rootfs'
@@ -26,6 +26,13 @@ const USER = { name: 'nph-rootless', uid: 4711, gid: 4711, subid: 200000 }
 const work = mkdtempSync(join(tmpdir(), 'nph-e2e-userns-'))
 chmodSync(work, 0o755)
 t.teardown(() => {
+  // Rootless podman leaves a pause process holding its user namespace: ours to
+  // stop, found by the runtime directory this test gave it, before that goes.
+  for (const pid of readdirSync('/proc').filter(p => /^\d+$/.test(p))) {
+    try {
+      if (readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(`XDG_RUNTIME_DIR=${join(work, 'podman-rootless', 'run')}`)) process.kill(Number(pid), 'SIGKILL')
+    } catch {}
+  }
   detachUnder(work)
   rmSync(work, { recursive: true, force: true })
 })
@@ -153,12 +160,6 @@ const podman = (p: Podman, args: string[]) =>
       timeout: 120_000,
     },
   )
-
-// Rootless podman keeps a pause process holding its user namespace: ours to stop, by its pid file.
-t.teardown(() => {
-  const pidFile = join(ROOTLESS.dir, 'run', 'libpod', 'tmp', 'pause.pid')
-  if (existsSync(pidFile)) process.kill(Number(readFileSync(pidFile, 'utf8').trim()), 'SIGKILL')
-})
 
 const runIn = (p: Podman, runtime: string) =>
   podman(p, ['--runtime', runtime, 'run', '--rm', '--network', 'none', '--device', 'nvidia.com/gpu=0', ...p.flags(runtime), '--rootfs', p.rootfs, '/bin/sh', '-c', 'echo container-started uid=$(id -u) GPU_UNDER_TEST=$GPU_UNDER_TEST'])
