@@ -1,27 +1,24 @@
-import { closeSync, readSync } from 'node:fs'
 import { errorCode } from './errors'
 
-/** The libc calls the hook makes in-process, each returning 0 or the errno. */
+/**
+ * The libc calls the hook makes in-process, each returning 0 (or an fd) or
+ * the errno: flock(2), mount(2), umount2(2), and the fd-based mount calls (Linux >= 5.12
+ * for mount_setattr), reached through syscall(2) so that a libc older than
+ * their wrappers (glibc 2.36) still serves.
+ */
 export interface Libc {
   /** flock(2) on an fd. */
   flock: (fd: number, op: number) => number
-  /** mount(2) with no source, type or data, as a remount is: target path, MS_* flags. */
-  remount: (target: string, flags: bigint) => number
-  /** Runs a program to its end: see spawnWith. */
-  spawn: (path: string, argv: string[], env: string[], fd3?: number) => Spawned
-}
-
-/**
- * What a program run by Libc.spawn did: `errno` when it could not be started
- * (ENOENT, EACCES: posix_spawn reports exec's error), else its exit `status`
- * or the `signal` that ended it, and all it wrote to stdout and stderr (one
- * pipe, in the order written).
- */
-export interface Spawned {
-  errno: number
-  status: number | null
-  signal: string | null
-  output: string
+  /** mount(2) with no type or data, as a bind and a remount are: source path (null for a remount), target path, MS_* flags. */
+  mount: (source: string | null, target: string, flags: bigint) => number
+  /** open_tree(2) relative to the working directory: a new fd, or the errno negated. */
+  openTree: (path: string, flags: bigint) => number
+  /** mount_setattr(2) on the tree `fd` holds (AT_EMPTY_PATH): sets the MOUNT_ATTR_* flags given. */
+  mountSetattr: (fd: number, attrSet: bigint) => number
+  /** move_mount(2) of the tree `fromFd` holds onto the directory `toFd` holds (both by fd, no path walked). */
+  moveMount: (fromFd: number, toFd: number) => number
+  /** umount2(2): target path, MNT_* flags. */
+  umount: (target: string, flags: number) => number
 }
 
 /** The part of node:ffi (Node >= 26.1, experimental) used here. */
@@ -32,30 +29,32 @@ interface Ffi {
   ) => {
     functions: {
       flock: (fd: number, op: number) => number
-      mount: (source: bigint, target: string, type: bigint, flags: bigint, data: bigint) => number
+      mount: (source: bigint, target: bigint, type: bigint, flags: bigint, data: bigint) => number
+      umount2: (target: bigint, flags: number) => number
+      syscall: (nr: bigint, a: bigint, b: bigint, c: bigint, d: bigint, e: bigint) => bigint
       __errno_location: () => bigint
-      pipe2: (fds: Buffer, flags: number) => number
-      waitpid: (pid: number, status: Buffer, options: number) => number
-      posix_spawn: (pid: Buffer, path: string, actions: Buffer, attr: Buffer, argv: Buffer, envp: Buffer) => number
-      posix_spawn_file_actions_init: (actions: Buffer) => number
-      posix_spawn_file_actions_destroy: (actions: Buffer) => number
-      posix_spawn_file_actions_adddup2: (actions: Buffer, fd: number, newFd: number) => number
-      posix_spawn_file_actions_addopen: (actions: Buffer, fd: number, path: string, flags: number, mode: number) => number
-      posix_spawnattr_init: (attr: Buffer) => number
-      posix_spawnattr_destroy: (attr: Buffer) => number
-      posix_spawnattr_setflags: (attr: Buffer, flags: number) => number
-      posix_spawnattr_setsigmask: (attr: Buffer, set: Buffer) => number
-      posix_spawnattr_setsigdefault: (attr: Buffer, set: Buffer) => number
     }
   }
   getInt32: (pointer: bigint) => number
   getRawPointer: (buffer: Buffer) => bigint
 }
 
+// <asm-generic/unistd.h>: syscalls added since 5.0 have one number on every architecture.
+const SYS_OPEN_TREE = 428n
+const SYS_MOVE_MOUNT = 429n
+const SYS_MOUNT_SETATTR = 442n
+// <linux/mount.h>, <fcntl.h>
+const AT_EMPTY_PATH = 0x1000n
+const AT_FDCWD = -100n
+const MOVE_MOUNT_F_EMPTY_PATH = 0x4n
+const MOVE_MOUNT_T_EMPTY_PATH = 0x40n
+/** struct mount_attr (MOUNT_ATTR_SIZE_VER0): attr_set, attr_clr, propagation, userns_fd, each a u64. */
+const MOUNT_ATTR_SIZE = 32
+
 let loaded: Libc | undefined | null = null
 
 /**
- * flock(2) and mount(2) from the libc this process runs on, through
+ * flock(2) and the mount calls from the libc this process runs on, through
  * node:ffi; undefined where this Node has none (before 26.1, or run with
  * --no-experimental-ffi): callers then run util-linux instead. Loaded once.
  * The ExperimentalWarning is kept off stderr, where the hook says one line
@@ -80,23 +79,14 @@ export const libc = (): Libc | undefined => {
   let f: ReturnType<Ffi['dlopen']>['functions']
   try {
     const int = 'int32'
-    const buf = 'buffer'
+    const ptr = 'pointer'
     f = ffi.dlopen(null, {
       flock: { arguments: [int, int], return: int },
-      mount: { arguments: ['pointer', 'string', 'pointer', 'uint64', 'pointer'], return: int },
-      __errno_location: { arguments: [], return: 'pointer' },
-      pipe2: { arguments: [buf, int], return: int },
-      waitpid: { arguments: [int, buf, int], return: int },
-      posix_spawn: { arguments: [buf, 'string', buf, buf, buf, buf], return: int },
-      posix_spawn_file_actions_init: { arguments: [buf], return: int },
-      posix_spawn_file_actions_destroy: { arguments: [buf], return: int },
-      posix_spawn_file_actions_adddup2: { arguments: [buf, int, int], return: int },
-      posix_spawn_file_actions_addopen: { arguments: [buf, int, 'string', int, int], return: int },
-      posix_spawnattr_init: { arguments: [buf], return: int },
-      posix_spawnattr_destroy: { arguments: [buf], return: int },
-      posix_spawnattr_setflags: { arguments: [buf, 'int16'], return: int },
-      posix_spawnattr_setsigmask: { arguments: [buf, buf], return: int },
-      posix_spawnattr_setsigdefault: { arguments: [buf, buf], return: int },
+      mount: { arguments: [ptr, ptr, ptr, 'uint64', ptr], return: int },
+      umount2: { arguments: [ptr, int], return: int },
+      // Variadic in C; glibc's and musl's take six longs, which is what the kernel gets.
+      syscall: { arguments: ['int64', 'int64', ptr, 'int64', ptr, 'int64'], return: 'int64' },
+      __errno_location: { arguments: [], return: ptr },
     }).functions
   } catch (er) {
     // Where no executable memory can be had for the call stubs (node:ffi's own error).
@@ -104,90 +94,36 @@ export const libc = (): Libc | undefined => {
     throw er
   }
   // errno is read right after the call, on the same thread, before any other JS runs.
-  const errno = (rc: number) => (rc === 0 ? 0 : ffi.getInt32(f.__errno_location()))
+  const errno = () => ffi.getInt32(f.__errno_location())
+  const status = (rc: number | bigint) => (rc >= 0 ? 0 : errno())
+  // A C string that lives as long as the call: the Buffer is held by the caller's frame.
+  const cString = (s: string) => Buffer.from(`${s}\0`)
+  const EMPTY = cString('')
   return (loaded = {
-    flock: (fd, op) => errno(f.flock(fd, op)),
-    remount: (target, flags) => errno(f.mount(0n, target, 0n, flags, 0n)),
-    spawn: (path, argv, env, fd3) => spawnWith(ffi, f, path, argv, env, fd3),
+    flock: (fd, op) => status(f.flock(fd, op)),
+    mount: (source, target, flags) => {
+      const [s, t] = [source === null ? null : cString(source), cString(target)]
+      return status(f.mount(s ? ffi.getRawPointer(s) : 0n, ffi.getRawPointer(t), 0n, flags, 0n))
+    },
+    umount: (target, flags) => {
+      const t = cString(target)
+      return status(f.umount2(ffi.getRawPointer(t), flags))
+    },
+    openTree: (path, flags) => {
+      const p = cString(path)
+      const fd = f.syscall(SYS_OPEN_TREE, AT_FDCWD, ffi.getRawPointer(p), flags, 0n, 0n)
+      return fd >= 0 ? Number(fd) : -errno()
+    },
+    mountSetattr: (fd, attrSet) => {
+      const attr = Buffer.alloc(MOUNT_ATTR_SIZE)
+      attr.writeBigUInt64LE(attrSet, 0)
+      return status(f.syscall(SYS_MOUNT_SETATTR, BigInt(fd), ffi.getRawPointer(EMPTY), AT_EMPTY_PATH, ffi.getRawPointer(attr), BigInt(MOUNT_ATTR_SIZE)))
+    },
+    moveMount: (fromFd, toFd) => {
+      const e = ffi.getRawPointer(EMPTY)
+      return status(f.syscall(SYS_MOVE_MOUNT, BigInt(fromFd), e, BigInt(toFd), e, MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH))
+    },
   })
-}
-
-// <fcntl.h>, <spawn.h>, <errno.h>: the same on x86_64 and arm64, glibc and musl.
-const O_CLOEXEC = 0o2000000
-const POSIX_SPAWN_SETSIGDEF = 4
-const POSIX_SPAWN_SETSIGMASK = 8
-const EINTR = 4
-/** Larger than glibc's and musl's posix_spawn_file_actions_t (80 bytes) and posix_spawnattr_t (336). */
-const OPAQUE = 1024
-/** sigset_t: 1024 bits in glibc and musl; all clear is sigemptyset's, all set a superset of sigfillset's. */
-const SIGSET_BYTES = 128
-
-/** A NUL-terminated array of C strings, and the buffers it points into (kept alive by the caller). */
-const cStrings = (ffi: Ffi, strings: string[]) => {
-  const held = strings.map(s => Buffer.from(`${s}\0`))
-  const array = new BigUint64Array(held.length + 1)
-  held.forEach((b, i) => (array[i] = ffi.getRawPointer(b)))
-  return { held, array: Buffer.from(array.buffer) }
-}
-
-/**
- * posix_spawn(3) (glibc and musl start the child with CLONE_VM|CLONE_VFORK:
- * Node's memory is not copied, unlike libuv's fork) with stdin /dev/null,
- * stdout and stderr into one pipe, `fd3` as fd 3, every signal back to its
- * default and none blocked, as libuv does; then reads the pipe to its end
- * and reaps the child.
- */
-const spawnWith = (ffi: Ffi, f: ReturnType<Ffi['dlopen']>['functions'], path: string, argv: string[], env: string[], fd3?: number): Spawned => {
-  const pipe = Buffer.alloc(8)
-  if (f.pipe2(pipe, O_CLOEXEC) !== 0) return { errno: ffi.getInt32(f.__errno_location()), status: null, signal: null, output: '' }
-  const [readEnd, writeEnd] = [pipe.readInt32LE(0), pipe.readInt32LE(4)]
-  const actions = Buffer.alloc(OPAQUE)
-  const attr = Buffer.alloc(OPAQUE)
-  const none = Buffer.alloc(SIGSET_BYTES)
-  const all = Buffer.alloc(SIGSET_BYTES, 0xff)
-  const args = cStrings(ffi, argv)
-  const envp = cStrings(ffi, env)
-  const pid = Buffer.alloc(4)
-  f.posix_spawn_file_actions_init(actions)
-  f.posix_spawnattr_init(attr)
-  let started: number
-  try {
-    f.posix_spawn_file_actions_addopen(actions, 0, '/dev/null', 0, 0)
-    f.posix_spawn_file_actions_adddup2(actions, writeEnd, 1)
-    f.posix_spawn_file_actions_adddup2(actions, writeEnd, 2)
-    if (fd3 !== undefined) f.posix_spawn_file_actions_adddup2(actions, fd3, 3)
-    f.posix_spawnattr_setsigmask(attr, none)
-    f.posix_spawnattr_setsigdefault(attr, all)
-    f.posix_spawnattr_setflags(attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK)
-    started = f.posix_spawn(pid, path, actions, attr, args.array, envp.array)
-  } finally {
-    f.posix_spawn_file_actions_destroy(actions)
-    f.posix_spawnattr_destroy(attr)
-    closeSync(writeEnd)
-  }
-  const chunks: Buffer[] = []
-  try {
-    if (started !== 0) return { errno: started, status: null, signal: null, output: '' }
-    const chunk = Buffer.alloc(4096)
-    for (let n; (n = readSync(readEnd, chunk)) > 0; ) chunks.push(Buffer.from(chunk.subarray(0, n)))
-  } finally {
-    closeSync(readEnd)
-  }
-  const status = Buffer.alloc(4)
-  while (f.waitpid(pid.readInt32LE(0), status, 0) < 0) {
-    const e = ffi.getInt32(f.__errno_location())
-    if (e !== EINTR) return { errno: e, status: null, signal: null, output: Buffer.concat(chunks).toString() }
-  }
-  const st = status.readInt32LE(0)
-  const output = Buffer.concat(chunks).toString()
-  if ((st & 0x7f) === 0) return { errno: 0, status: (st >> 8) & 0xff, signal: null, output }
-  return { errno: 0, status: null, signal: signalName(st & 0x7f), output }
-}
-
-/** SIGKILL for 9, as Node names a child's ending signal. */
-const signalName = (signal: number) => {
-  const { signals } = (require('node:os') as typeof import('node:os')).constants
-  return Object.keys(signals).find(k => signals[k as keyof typeof signals] === signal) ?? `signal ${signal}`
 }
 
 /** EIO for 5: the name Node gives a system error's `code`. */

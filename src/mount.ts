@@ -1,4 +1,4 @@
-import { accessSync, closeSync, constants, fstatSync, openSync, readFileSync, readSync } from 'node:fs'
+import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs'
 import { errorCode, errorText, HookError } from './errors'
 import { errnoName, libc } from './libc'
 import { debugFor } from './log'
@@ -26,43 +26,17 @@ export type Tool = 'mount' | 'umount' | 'nsenter' | 'flock'
 /** Runs a util-linux tool, optionally with `fd` as its fd 3; returns what it printed, stdout then stderr. */
 export type UtilRunner = (tool: Tool, args: string[], fd?: number) => string
 
-/** One run of a tool: the error code when it could not start, else its exit status or signal and what it printed. */
-interface Ran {
-  code?: string
-  status: number | null
-  signal: string | null
-  /** stdout then stderr (one stream, in the order written, where run through node:ffi). */
-  printed: string
-}
-
 /**
- * Runs `path` with `args`, `fd` as its fd 3, and UTIL_ENV: through
- * posix_spawn (libc, node:ffi: no copy of this process, and no
- * child_process to load) where this Node has it, else spawnSync.
+ * Runs `path` with `args`, `fd` as its fd 3, and UTIL_ENV. Off the hook's
+ * usual path (where this Node has no node:ffi, the rollback, nsenter):
+ * child_process is required here, since its start-up is not for every run.
  */
-const start = (path: string, args: string[], fd?: number): Ran => {
-  const c = libc()
-  // An fd below 4 would be one of the child's stdio or fd 3 itself: leave that to libuv.
-  /* c8 ignore start -- node:ffi: see libc */
-  if (c && (fd === undefined || fd > 3)) {
-    // posix_spawn reports exec's error only where its child shares our memory
-    // (CLONE_VM): not under qemu-user, which turns it into a fork. Ask first.
-    try {
-      accessSync(path, constants.X_OK)
-    } catch (er) {
-      return { code: errorText(er), status: null, signal: null, printed: '' }
-    }
-    const env = Object.entries(UTIL_ENV).map(([k, v]) => `${k}=${v}`)
-    const r = c.spawn(path, [path, ...args], env, fd)
-    return { code: r.errno ? errnoName(r.errno) : undefined, status: r.status, signal: r.signal, printed: r.output }
-  }
-  /* c8 ignore stop */
-  // Required here: child_process costs start-up that the skip path must not pay.
+const start = (path: string, args: string[], fd?: number) => {
   const { spawnSync } = require('node:child_process') as typeof import('node:child_process')
   const stdio = fd === undefined ? (['ignore', 'pipe', 'pipe'] as const) : (['ignore', 'pipe', 'pipe', fd] as const)
   const res = spawnSync(path, args, { stdio: [...stdio], env: UTIL_ENV, encoding: 'utf8' })
   if (res.error) return { code: errorText(res.error), status: null, signal: null, printed: '' }
-  return { status: res.status, signal: res.signal, printed: res.stdout + res.stderr }
+  return { code: undefined, status: res.status, signal: res.signal, printed: res.stdout + res.stderr }
 }
 
 /**
@@ -173,16 +147,59 @@ export const mountApi = (dirs: string[] = LIBMOUNT_DIRS): MountApi => {
   return 'classic'
 }
 
+// <linux/mount.h>, <asm-generic/errno-base.h>, <fcntl.h>: x86_64's and arm64's.
+const MS_BIND = 4096n
+const OPEN_TREE_CLONE = 1n
+const OPEN_TREE_CLOEXEC = 0o2000000n
+const MOUNT_ATTR_SEALED = 1n | 2n | 4n | 8n // RDONLY NOSUID NODEV NOEXEC
+const ENOSYS = 38
+
 /**
- * Binds `source` onto the directory `targetFd` holds. With the fd-based API
- * the options are set on the detached tree (mount_setattr) before
- * move_mount attaches it: the bind is never read-write, and no remount
- * follows. With classic mount(2) a bind ignores those flags (runtimes.md),
- * and util-linux's own follow-up remount would go by path, which through an
- * fd path reaches the covered directory: bind plainly, then remountReadOnly.
+ * Binds `source` onto the directory `targetFd` holds (`shown` names it in
+ * errors) and returns the API that made the bind. Where this Node has
+ * node:ffi, in this process, no child: with the fd-based API the source is
+ * cloned as a detached tree (open_tree), made read-only, nosuid, nodev,
+ * noexec there (mount_setattr) and attached onto the fd itself (move_mount),
+ * so it is never read-write; a kernel without those calls (ENOSYS, before
+ * 5.12) gets classic mount(2), as libmount falls back. With classic mount(2)
+ * a bind ignores those flags (runtimes.md): a plain bind through the fd's
+ * magic link, which remountReadOnly then seals. Without node:ffi, util-linux
+ * mount(8) with the fd as its fd 3, the options given only where its
+ * libmount attaches them. Throws HookError.
  */
-export const bind = (run: UtilRunner, api: MountApi, source: string, targetFd: number) =>
-  run('mount', ['--no-canonicalize', '--bind', ...(api === 'fd-based' ? ['-o', SEALED] : []), source, CHILD_DIR], targetFd)
+export const bind = (run: UtilRunner, api: MountApi, source: string, targetFd: number, shown: string): MountApi => {
+  const c = libc()
+  if (!c) {
+    run('mount', ['--no-canonicalize', '--bind', ...(api === 'fd-based' ? ['-o', SEALED] : []), source, CHILD_DIR], targetFd)
+    return api
+  }
+  /* c8 ignore start -- node:ffi: see libc */
+  const failed = (call: string, errno: number) => new HookError(`cannot bind ${source} onto ${shown}: ${call}: ${errnoName(errno)}`)
+  if (api === 'fd-based') {
+    debug('open_tree(2) %s; mount_setattr(2) %s; move_mount(2) onto our fd %d', source, SEALED, targetFd)
+    const tree = c.openTree(source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC)
+    if (tree >= 0) {
+      try {
+        const set = c.mountSetattr(tree, MOUNT_ATTR_SEALED)
+        if (set === 0) {
+          const moved = c.moveMount(tree, targetFd)
+          if (moved !== 0) throw failed('move_mount(2)', moved)
+          return 'fd-based'
+        }
+        if (set !== ENOSYS) throw failed(`mount_setattr(2) ${SEALED}`, set)
+      } finally {
+        closeSync(tree)
+      }
+    } else if (-tree !== ENOSYS) throw failed('open_tree(2)', -tree)
+    debug('this kernel has no fd-based mount calls (ENOSYS): classic mount(2)')
+  }
+  const target = `/proc/self/fd/${targetFd}`
+  debug('mount(2) --bind %s %s', source, target)
+  const errno = c.mount(source, target, MS_BIND)
+  if (errno !== 0) throw failed('mount(2) MS_BIND', errno)
+  return 'classic'
+}
+/* c8 ignore stop */
 
 // <linux/mount.h>: what `mount -o remount,bind,ro,nosuid,nodev,noexec` passes to mount(2).
 const MS_REMOUNT_SEALED = 1n | 2n | 4n | 8n | 32n | 4096n // RDONLY NOSUID NODEV NOEXEC REMOUNT BIND
@@ -202,11 +219,29 @@ export const remountReadOnly = (run: UtilRunner, mountFd: number): void => {
   /* c8 ignore start -- node:ffi: see libc */
   const target = `/proc/self/fd/${mountFd}`
   debug('mount(2) remount,bind,%s %s', SEALED, target)
-  const errno = c.remount(target, MS_REMOUNT_SEALED)
+  const errno = c.mount(null, target, MS_REMOUNT_SEALED)
   if (errno !== 0) throw new HookError(`mount(2) remount,bind,${SEALED} ${target} failed: ${errnoName(errno)}`)
   /* c8 ignore stop */
 }
 
-/** Lazy, so an fd still open on the mount (ours, or a racing process's) cannot keep it attached. */
-export const detach = (run: UtilRunner, mountFd: number) =>
-  run('umount', ['--no-canonicalize', '--lazy', CHILD_FD], mountFd)
+const MNT_DETACH = 2
+
+/**
+ * Detaches the mount `mountFd` (opened on the mount's root) holds: lazy, so
+ * an fd still open on it (ours, or a racing process's) cannot keep it
+ * attached. umount2(2) in this process where this Node has node:ffi, else
+ * util-linux umount(8) given the fd as its fd 3. Throws HookError.
+ */
+export const detach = (run: UtilRunner, mountFd: number): void => {
+  const c = libc()
+  if (!c) {
+    run('umount', ['--no-canonicalize', '--lazy', CHILD_FD], mountFd)
+    return
+  }
+  /* c8 ignore start -- node:ffi: see libc */
+  const target = `/proc/self/fd/${mountFd}`
+  debug('umount2(2) %s MNT_DETACH', target)
+  const errno = c.umount(target, MNT_DETACH)
+  if (errno !== 0) throw new HookError(`umount2(2) ${target} MNT_DETACH failed: ${errnoName(errno)}`)
+  /* c8 ignore stop */
+}

@@ -234,7 +234,7 @@ const mountInto = (opts: ProvideOptions, sourceStat: Stats, walk: Walk, keep: (e
     before = walk.onRoot
     let bindError: unknown
     try {
-      bind(run, api, opts.source, (chain[3] as Entry).fd)
+      api = bind(run, api, opts.source, (chain[3] as Entry).fd, shown(2))
     } catch (er) {
       bindError = er
     }

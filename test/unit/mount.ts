@@ -37,11 +37,11 @@ t.test('failures become one line naming the tool', async t => {
   t.throws(() => makeRunner([noexec])('mount', []), { message: `cannot run ${noexec}/mount: EACCES` })
 })
 
-t.test('the bind follows the mount API: options on the detached tree (fd-based), a plain bind (classic)', async t => {
+t.test('without node:ffi, the bind is mount(8)\'s and follows the mount API: options on the detached tree (fd-based), a plain bind (classic)', async t => {
   const seen: string[][] = []
   const record: UtilRunner = (tool, args) => (seen.push([tool, ...args]), '')
-  bind(record, 'fd-based', '/src', 7)
-  bind(record, 'classic', '/src', 7)
+  t.equal(bind(record, 'fd-based', '/src', 7, '/rootfs/proc/driver/nvidia'), 'fd-based')
+  t.equal(bind(record, 'classic', '/src', 7, '/rootfs/proc/driver/nvidia'), 'classic')
   t.same(seen, [
     ['mount', '--no-canonicalize', '--bind', '-o', 'ro,nosuid,nodev,noexec', '/src', '/proc/self/fd/3/.'],
     ['mount', '--no-canonicalize', '--bind', '/src', '/proc/self/fd/3/.'],
