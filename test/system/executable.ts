@@ -7,7 +7,7 @@ import { enterPrivateMountNamespace } from '../harness/private-ns'
 enterPrivateMountNamespace()
 
 import { spawnSync, type SpawnSyncOptions } from 'node:child_process'
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { version } from '../../package.json'
 import { readMountinfo } from '../../src/mountinfo'
@@ -187,4 +187,29 @@ t.test('the mount path in a hostile environment: util-linux by absolute path, ho
   for (const o of ['ro', 'nosuid', 'nodev', 'noexec']) t.ok(m[0]?.options.includes(o), o)
   t.equal(readFileSync(join(target, 'params'), 'utf8'), FAKE_PARAMS)
   t.same(filesUnder(dir), ['bin/flock', 'bin/mount', 'bin/node', 'bin/nsenter', 'bin/umount', 'payload.js', 'payload.mjs'], 'no marker, nothing written')
+})
+
+// The executable exits at once when nothing is pending (src/main.ts), through
+// exitCode when something is (a pipe's output, cdi --watch): either way the
+// exit status and every line written must come out.
+t.test('exit status and output, whether it exits at once (stderr a file) or drains a pipe', async t => {
+  const dir = t.testdir({})
+  const file = join(dir, 'stderr')
+  for (const [args, status, said] of [
+    [['--rootfs', '/nonexistent-rootfs'], 1, /^nvidia-procfs-hook: error: .*nonexistent-rootfs/],
+    [['--no-such-flag'], 2, /^nvidia-procfs-hook: error: .*--no-such-flag/],
+  ] as const) {
+    const fd = openSync(file, 'w')
+    const toFile = spawnSync(EXE, [...args], { env: {}, stdio: ['ignore', 'ignore', fd], timeout: 20_000 })
+    closeSync(fd)
+    t.equal(toFile.status, status, `${args[0]}: exit ${status}, stderr a file`)
+    t.match(readFileSync(file, 'utf8'), said)
+    const toPipe = run([...args], {})
+    t.equal(toPipe.status, status, `${args[0]}: exit ${status}, stderr a pipe`)
+    t.match(toPipe.stderr, said)
+  }
+  const help = run(['--help'], {})
+  t.equal(help.status, 0)
+  t.match(help.stdout, /^Usage:\n[\s\S]*\n$/, 'all of --help through a pipe')
+  t.ok(help.stdout.length > 1000, `${help.stdout.length} characters`)
 })
